@@ -1,0 +1,117 @@
+"""Spatial profiles of the external forcing: boundary sources and pinning.
+
+Both are computed once per parameter set (host-side randomness from a seeded
+NumPy generator, so they never synchronise the device in the step loop).
+
+Boundary sources
+    The Möbius band has one boundary circle: row ``j = 0`` followed, through
+    the seam, by row ``j = nv−1`` (2·nu source cells). With arc coordinate
+    ``s`` (``s = u_i`` on row 0, ``s = L + u_i`` on row nv−1) a source cell
+    carries ``(1 + σ_A ζ_k) e^{iΦ(s)}`` with ``Φ(s) = (mπ − θ) s / L`` and
+    seeded ``ζ_k ~ N(0, 1)``. The ``−θ s/L`` term makes the pattern smooth
+    under the twisted identification, so its phase winds exactly ``m`` times
+    around the boundary circle (the ``e^{iθ}`` seam factors included). On the
+    cylinder each edge row is its own circle, ``Φ(u) = (2πm − θ) u / L``; the
+    torus has no boundary, and the sources sit on row 0 with the cylinder phase.
+    The source term of the equation is ``S(x, t) = A · profile(x) · e^{−iωt}``.
+
+Pinning
+    ``V(x) = V₀ Σ_p exp(−d_p(x)² / 2r²)`` over ``pinning_sites`` sites drawn
+    uniformly in the chart (seeded); ``d_p`` is the chart distance to the
+    nearest image of site p under the identification.
+
+Public names: :func:`boundary_cells`, :func:`source_profile`, :func:`pinning_profile`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from hhml.core.resonance.imprint import _image_distance
+
+if TYPE_CHECKING:
+    from hhml.core.mobius import MobiusStrip
+
+
+def boundary_cells(lattice: MobiusStrip) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Source cells and their boundary arc coordinate.
+
+    Returns
+    -------
+    i, j, s
+        Cell indices ``[K]`` and arc coordinate ``s`` ``[K]`` (length units),
+        ordered along the boundary. ``K = 2·nu`` except on the torus (``nu``).
+    """
+    nu, nv, L = lattice.nu, lattice.nv, lattice.length
+    i = np.arange(nu)
+    u = (i + 0.5) * lattice.du
+    if lattice.topology == "torus":
+        return i, np.zeros(nu, dtype=np.int64), u
+    ii = np.concatenate([i, i])
+    jj = np.concatenate([np.zeros(nu, dtype=np.int64), np.full(nu, nv - 1, dtype=np.int64)])
+    s = np.concatenate([u, u + L]) if lattice.topology == "mobius" else np.concatenate([u, u])
+    return ii, jj, s
+
+
+def source_profile(
+    lattice: MobiusStrip,
+    winding: Tensor | float,
+    spread: Tensor | float,
+    seed: int,
+) -> Tensor:
+    """``(1 + σ_A ζ) e^{iΦ}`` on the boundary cells, zero elsewhere.
+
+    Parameters
+    ----------
+    lattice
+        The chart (a single strip).
+    winding, spread
+        ``m`` and ``σ_A``; floats, or tensors of shape ``[B, 1, 1]`` for
+        per-batch values.
+    seed
+        Seed of the quenched amplitudes ζ.
+
+    Returns
+    -------
+    Tensor
+        Complex profile ``[nu, nv]`` or ``[B, nu, nv]``.
+    """
+    ii, jj, s = boundary_cells(lattice)
+    zeta = np.random.default_rng(seed).standard_normal(len(s))
+    rd = lattice.real_dtype
+    dev = lattice.device
+    s_t = torch.as_tensor(s, dtype=rd, device=dev)
+    zeta_t = torch.as_tensor(zeta, dtype=rd, device=dev)
+    L, theta = lattice.length, lattice.twist
+    per_length = math.pi if lattice.topology == "mobius" else 2.0 * math.pi
+    m = winding.reshape(-1, 1).to(rd) if isinstance(winding, Tensor) else winding
+    sigma = spread.reshape(-1, 1).to(rd) if isinstance(spread, Tensor) else spread
+    phase = (m * per_length - theta) * s_t / L
+    amp = 1.0 + sigma * zeta_t
+    values = torch.polar(amp * torch.ones_like(phase), phase * torch.ones_like(amp))
+    batch = values.shape[:-1]
+    out = torch.zeros(*batch, lattice.nu, lattice.nv, dtype=lattice.dtype, device=dev)
+    out[..., torch.as_tensor(ii, device=dev), torch.as_tensor(jj, device=dev)] = values.to(
+        lattice.dtype
+    )
+    return out
+
+
+def pinning_profile(lattice: MobiusStrip, sites: int, radius: float, seed: int) -> Tensor:
+    """Unit-strength pinning landscape ``Σ_p exp(−d_p²/2r²)``, real ``[nu, nv]``."""
+    rng = np.random.default_rng(seed)
+    out = torch.zeros(lattice.nu, lattice.nv, dtype=lattice.real_dtype, device=lattice.device)
+    if sites == 0:
+        return out
+    uu, vv = lattice.coordinates()
+    w = lattice.half_width
+    for u0, v0 in zip(rng.uniform(0, lattice.length, sites), rng.uniform(-w, w, sites)):
+        d = _image_distance(lattice, uu, vv, float(u0), float(v0))
+        out += torch.exp(-(d**2) / (2.0 * radius**2))
+    return out

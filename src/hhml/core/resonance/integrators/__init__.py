@@ -1,0 +1,18 @@
+"""Time integrators: adding one is adding a file and a line in :data:`INTEGRATORS`.
+
+Public names: :class:`Integrator`, :class:`RK4`, :class:`Euler`,
+:class:`IntegratingFactorRK4`, :data:`INTEGRATORS`, :func:`max_stable_dt`.
+"""
+
+from hhml.core.resonance.integrators.base import Integrator, max_stable_dt
+from hhml.core.resonance.integrators.exponential import IntegratingFactorRK4
+from hhml.core.resonance.integrators.runge_kutta import RK4, Euler
+
+#: Integrators by config name.
+INTEGRATORS: dict[str, type[Integrator]] = {
+    "rk4": RK4,
+    "euler": Euler,
+    "etd": IntegratingFactorRK4,
+}
+
+__all__ = ["INTEGRATORS", "RK4", "Euler", "IntegratingFactorRK4", "Integrator", "max_stable_dt"]

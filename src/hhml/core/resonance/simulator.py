@@ -1,0 +1,525 @@
+"""The field simulator: the equation of DESIGN §4 on a lattice.
+
+    ∂ψ/∂t = (1 − γ)ψ + (D + iα)Δψ − ν₄Δ²ψ − (g + iβ)|ψ|²ψ − V(x)ψ
+            + S(x, t) + c·Σ_{s'} W_{ss'}(ψ_{s'} − ψ_s) + √(2T) η(x, t)
+
+The deterministic right-hand side (:meth:`Simulator.rhs`) is advanced by the
+chosen integrator; then (operator splitting, Euler–Maruyama) the noise
+increment ``√(2T·dt)·ξ`` with ``ξ`` a standard complex normal per node
+(``⟨|ξ|²⟩ = 1``) is added, and vortex–antivortex pairs are seeded with
+probability ``pair_seeding·dt`` per step and batch element.
+
+Public names: :class:`Simulator`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hhml.config.schema import FieldParams
+from hhml.core.mobius import MobiusStrip, TokamakStack
+from hhml.core.resonance.forcing import pinning_profile, source_profile
+from hhml.core.resonance.imprint import imprint_pair
+from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
+from hhml.errors import ConfigError, LatticeError, NumericalInstabilityError
+
+Lattice = MobiusStrip | TokamakStack
+INITIAL_CONDITIONS = ("noise", "uniform", "zero")
+
+
+@dataclass
+class _Coefficients:
+    """Parameters in the form the hot loop uses: floats, or ``[B, 1, 1(, 1)]`` tensors."""
+
+    growth: Any  # 1 − γ
+    diffusion: Any  # D + iα
+    cubic: Any  # g + iβ
+    filter: Any  # ν₄
+    amplitude: Any  # A
+    frequency: Any  # ω
+    coupling: Any  # c
+    pinning: Any  # V₀
+    noise: Any  # √(2T)
+    use_filter: bool
+    use_sources: bool
+    use_coupling: bool
+    use_pinning: bool
+    use_noise: bool
+
+
+class Simulator:
+    """Integrates a (batch of) complex field(s) on a Möbius lattice or stack.
+
+    Parameters
+    ----------
+    lattice
+        A :class:`~hhml.core.mobius.MobiusStrip` or :class:`~hhml.core.mobius.TokamakStack`.
+    params
+        One :class:`FieldParams` for every field, or a sequence of them (one per
+        batch element; the batch size is then its length).
+    dt
+        Time step (lattice time units). Checked against the integrator's
+        stability bound on construction and whenever parameters change.
+    integrator
+        ``"rk4"`` (default), ``"etd"`` (integrating-factor RK4, flat-metric
+        single strip only) or ``"euler"``.
+    seed
+        Seeds the noise, the initial condition, the quenched source amplitudes,
+        the pinning sites and the pair seeding. Same seed ⇒ same trajectory on
+        the same device.
+    device, dtype
+        Default: the lattice's. If they differ from the lattice's, a copy of
+        the lattice is made on that device/dtype.
+    batch
+        Number of independent fields ``B`` (state shape ``[B, *field_shape]``);
+        None for an unbatched state ``field_shape``.
+    initial
+        ``"noise"`` (seeded complex Gaussian, rms ``initial_amplitude``),
+        ``"uniform"`` (ψ = initial_amplitude) or ``"zero"``.
+    check_every
+        Steps between finiteness checks (each one synchronises the device).
+
+    Attributes
+    ----------
+    psi : Tensor
+        The state, ``[B?, *field_shape]`` complex. Settable.
+    t : float
+        Current time.
+    step_count : int
+        Number of steps taken.
+    """
+
+    def __init__(
+        self,
+        lattice: Lattice,
+        params: FieldParams | Sequence[FieldParams] | None = None,
+        dt: float = 0.05,
+        integrator: str = "rk4",
+        seed: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        batch: int | None = None,
+        initial: str = "noise",
+        initial_amplitude: float = 0.1,
+        check_every: int = 20,
+    ) -> None:
+        if not isinstance(lattice, (MobiusStrip, TokamakStack)):
+            raise LatticeError(
+                f"lattice must be a MobiusStrip or TokamakStack, got {type(lattice).__name__}"
+            )
+        if (device is not None and torch.device(device) != lattice.device) or (
+            dtype is not None and dtype != lattice.dtype
+        ):
+            raise ConfigError(
+                f"Simulator(device={device}, dtype={dtype}) differs from the lattice "
+                f"(device={lattice.device}, dtype={lattice.dtype}); build the lattice with "
+                "the device and dtype you want to simulate on"
+            )
+        if integrator not in INTEGRATORS:
+            raise ConfigError(
+                f"integrator = {integrator!r} is not valid; choose one of "
+                + ", ".join(repr(k) for k in INTEGRATORS)
+            )
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ConfigError(f"dt = {dt!r} is not valid; it must be a finite number > 0")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed = {seed!r} is not valid; it must be an integer ≥ 0")
+        if initial not in INITIAL_CONDITIONS:
+            raise ConfigError(
+                f"initial = {initial!r} is not valid; choose one of {INITIAL_CONDITIONS}"
+            )
+        if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+            raise ConfigError(f"check_every = {check_every!r} is not valid; need an integer ≥ 1")
+        self.lattice = lattice
+        self.chart: MobiusStrip = lattice.strip if isinstance(lattice, TokamakStack) else lattice
+        self.is_stack = isinstance(lattice, TokamakStack)
+        if integrator == "etd" and (self.is_stack or self.chart.metric != "flat"):
+            raise ConfigError(
+                "integrator = 'etd' needs a single MobiusStrip with metric='flat' (it uses the "
+                "exact eigenbasis of the flat Laplacian); use integrator='rk4' for "
+                f"{type(lattice).__name__} with metric={self.chart.metric!r}"
+            )
+        self.device = lattice.device
+        self.dtype = lattice.dtype
+        self.dt = float(dt)
+        self.seed = seed
+        self.check_every = check_every
+        if params is None:
+            params = FieldParams()
+        if isinstance(params, FieldParams):
+            self.batch = batch
+        else:
+            params = tuple(params)
+            if batch is not None and batch != len(params):
+                raise ConfigError(f"batch = {batch} but {len(params)} FieldParams were given")
+            self.batch = len(params)
+        if self.batch is not None and (isinstance(self.batch, bool) or self.batch < 1):
+            raise ConfigError(f"batch = {self.batch!r} is not valid; need an integer ≥ 1")
+        self.state_shape: tuple[int, ...] = (
+            (*(() if self.batch is None else (self.batch,)), *lattice.field_shape)
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.host_rng = np.random.default_rng(seed)
+        self.integrator: Integrator = INTEGRATORS[integrator](self)
+        self.t = 0.0
+        self.step_count = 0
+        self._built_twist = self.chart.twist
+        self.params = params  # type: ignore[assignment]  # property: validates, builds forcing
+        self.psi = self._initial_state(initial, initial_amplitude)
+
+    # ------------------------------------------------------------- parameters
+    @property
+    def params(self) -> FieldParams | tuple[FieldParams, ...]:
+        """The physical parameters (one, or one per batch element). Settable."""
+        return self._params
+
+    @params.setter
+    def params(self, params: FieldParams | Sequence[FieldParams]) -> None:
+        plist = [params] if isinstance(params, FieldParams) else list(params)
+        for k, p in enumerate(plist):
+            if not isinstance(p, FieldParams):
+                raise ConfigError(f"params[{k}] is a {type(p).__name__}, expected FieldParams")
+            p.validate()
+        if not isinstance(params, FieldParams) and len(plist) != self.batch:
+            raise ConfigError(f"got {len(plist)} FieldParams for a batch of {self.batch}")
+        self._params = params if isinstance(params, FieldParams) else tuple(plist)
+        self._plist = plist
+        self._build()
+
+    def set_params(self, **changes: Any) -> None:
+        """Change parameters of every batch element, e.g. ``sim.set_params(damping=0.2)``."""
+        self.params = (
+            self._params.replace(**changes)
+            if isinstance(self._params, FieldParams)
+            else tuple(p.replace(**changes) for p in self._params)
+        )
+
+    def _values(self, name: str) -> Any:
+        vals = [float(getattr(p, name)) for p in self._plist]
+        if isinstance(self._params, FieldParams):
+            return vals[0]
+        shape = (len(vals),) + (1,) * len(self.lattice.field_shape)
+        return torch.tensor(vals, dtype=self.chart.real_dtype, device=self.device).reshape(shape)
+
+    def _any(self, name: str) -> bool:
+        return any(float(getattr(p, name)) != 0.0 for p in self._plist)
+
+    def _build(self) -> None:
+        """Precompute everything the hot loop needs from the parameters."""
+        v = self._values
+        one = 1.0
+        self._c = _Coefficients(
+            growth=one - v("damping"),
+            diffusion=v("diffusion") + 1j * v("dispersion"),
+            cubic=v("nonlinearity") + 1j * v("nonlinear_frequency"),
+            filter=v("spectral_filter"),
+            amplitude=v("source_amplitude"),
+            frequency=v("source_frequency"),
+            coupling=v("coupling"),
+            pinning=v("pinning"),
+            noise=(2.0 * v("noise_temperature")) ** 0.5,
+            use_filter=self._any("spectral_filter"),
+            use_sources=self._any("source_amplitude"),
+            use_coupling=self.is_stack and self._any("coupling"),
+            use_pinning=self._any("pinning"),
+            use_noise=self._any("noise_temperature"),
+        )
+        # profiles: one chart pattern, shared by all strips of a stack
+        first = self._plist[0]
+        self._source = None
+        if self._c.use_sources:
+            prof = source_profile(self.chart, v("boundary_winding"), v("source_spread"),
+                                  self.seed + 1)
+            self._source = self._per_strip(prof) * self._c.amplitude
+        self._potential = None
+        layouts = {(p.pinning_sites, p.pinning_radius) for p in self._plist}
+        if self._c.use_pinning:
+            if len(layouts) > 1:
+                raise ConfigError(
+                    "pinning_sites and pinning_radius must be the same for every batch element"
+                )
+            prof_v = pinning_profile(self.chart, first.pinning_sites, first.pinning_radius,
+                                     self.seed + 2)
+            self._potential = self._per_strip(prof_v) * self._c.pinning
+        rates = [p.pair_seeding * self.dt for p in self._plist]
+        if max(rates) > 1.0:
+            raise ConfigError(
+                f"dynamics.pair_seeding × dt = {max(rates):g} > 1: at most one pair can be "
+                f"seeded per step; lower pair_seeding or dt (dt = {self.dt:g})"
+            )
+        self._seed_prob = rates
+        self._built_twist = self.chart.twist
+        self.integrator.prepare()
+        self.check_time_step(self.dt)
+
+    def _per_strip(self, prof: Tensor) -> Tensor:
+        """Insert the strip axis for stacks: ``[B?, nu, nv]`` → ``[B?, 1, nu, nv]``."""
+        return prof.unsqueeze(-3) if self.is_stack else prof
+
+    # -------------------------------------------------------------- stability
+    def linear_eigenvalue_samples(self) -> np.ndarray:
+        """Samples of the stiff linear spectrum ``(D+iα)λ − ν₄λ² − c·κ`` (1/time).
+
+        ``λ`` runs over ``[−ρ, 0]`` with ρ the Gershgorin bound of the
+        Laplacian, ``κ`` over the coupling operator's range ``[0, 4 max W]``.
+        The physical growth ``1 − γ`` is not part of the stability check.
+        """
+        rho = self.lattice.spectral_radius_bound()
+        lam = -np.linspace(0.0, rho, 2001)
+        kmax = 0.0
+        if self.is_stack:
+            assert isinstance(self.lattice, TokamakStack)
+            kmax = 4.0 * float(self.lattice.coupling_weights().max()) if self.lattice.num_strips > 1 else 0.0
+        out = []
+        for p in self._plist:
+            mu = (p.diffusion + 1j * p.dispersion) * lam - p.spectral_filter * lam**2
+            if isinstance(self.integrator, INTEGRATORS["etd"]):
+                mu = np.zeros(0, dtype=np.complex128)  # linear part is exact
+            extra = -(p.coupling * kmax + p.pinning) * np.linspace(0.0, 1.0, 11)
+            out.append(np.concatenate([mu, extra]))
+        return np.concatenate(out).astype(np.complex128)
+
+    def max_stable_dt(self) -> float:
+        """Largest stable dt for the current parameters and integrator (inf if none)."""
+        integ = self.integrator
+        if integ.amplification(np.zeros(1, dtype=np.complex128)) is None:
+            # exact linear part: only the explicit damping terms (coupling, pinning) limit dt
+            from hhml.core.resonance.integrators.runge_kutta import RK4
+
+            rk = RK4(self)
+            return max_stable_dt(rk.amplification, self.linear_eigenvalue_samples(), self.dt)
+        return max_stable_dt(integ.amplification, self.linear_eigenvalue_samples(), self.dt)  # type: ignore[arg-type]
+
+    def check_time_step(self, dt: float) -> None:
+        """Raise :class:`NumericalInstabilityError` if ``dt`` exceeds the stability bound."""
+        limit = self.max_stable_dt()
+        if dt > limit:
+            p = self._plist[int(np.argmax([q.diffusion + abs(q.dispersion) for q in self._plist]))]
+            raise NumericalInstabilityError(
+                f"dt = {dt:g} exceeds the {self.integrator.name} stability limit {limit:.4g} "
+                f"for diffusion={p.diffusion:g}, dispersion={p.dispersion:g}, "
+                f"spectral_filter={p.spectral_filter:g}, coupling={p.coupling:g}, "
+                f"pinning={p.pinning:g} on this lattice (max |λ| ≈ "
+                f"{self.lattice.spectral_radius_bound():.4g}); use dt ≤ {0.95 * limit:.3g}"
+                + ("" if self.integrator.name == "etd" or self.is_stack else
+                   " or integrator='etd' with metric='flat'")
+            )
+
+    # ------------------------------------------------------------ equation
+    def _initial_state(self, initial: str, amplitude: float) -> Tensor:
+        if initial == "zero":
+            return torch.zeros(self.state_shape, dtype=self.dtype, device=self.device)
+        if initial == "uniform":
+            return torch.full(self.state_shape, amplitude, dtype=self.dtype, device=self.device)
+        return amplitude * torch.randn(
+            self.state_shape, dtype=self.dtype, device=self.device, generator=self.generator
+        )
+
+    @property
+    def psi(self) -> Tensor:
+        """Current state ``[B?, *field_shape]``."""
+        return self._psi
+
+    @psi.setter
+    def psi(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor) or tuple(value.shape) != self.state_shape:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise LatticeError(f"psi has shape {shape}; this simulator's state is {self.state_shape}")
+        if not value.is_complex():
+            raise LatticeError(f"psi has dtype {value.dtype}; expected {self.dtype}")
+        self._psi = value.to(device=self.device, dtype=self.dtype)
+
+    def rhs(self, psi: Tensor, t: float) -> Tensor:
+        """Deterministic right-hand side ``F(ψ, t)`` (noise excluded).
+
+        Parameters
+        ----------
+        psi
+            Complex tensor of the state's shape ``[B?, *field_shape]``.
+        t
+            Time (enters through the source phase ``e^{−iωt}``).
+        """
+        if tuple(psi.shape) != self.state_shape:
+            raise LatticeError(f"psi has shape {tuple(psi.shape)}; expected {self.state_shape}")
+        return self.rhs_unchecked(psi, t)
+
+    def linear_symbol(self, eigenvalues: Tensor) -> Tensor:
+        """``(1 − γ) + (D + iα)λ − ν₄λ²`` for Laplacian eigenvalues λ (ETD)."""
+        c = self._c
+        lam = eigenvalues.to(torch.complex128)
+        return c.growth + c.diffusion * lam - c.filter * lam * lam  # type: ignore[no-any-return]
+
+    def nonlinear(self, psi: Tensor, t: float) -> Tensor:
+        """The part of the right-hand side not in :meth:`linear_symbol`."""
+        c = self._c
+        out = -(c.cubic * (psi.real.square() + psi.imag.square())) * psi
+        return self._add_local_terms(out, psi, t)
+
+    def _add_local_terms(self, out: Tensor, psi: Tensor, t: float) -> Tensor:
+        c = self._c
+        if self._potential is not None:
+            out = out - self._potential * psi
+        if self._source is not None:
+            phase = c.frequency * t
+            rot = (
+                torch.polar(torch.ones_like(phase), -phase)
+                if isinstance(phase, Tensor)
+                else complex(math.cos(phase), -math.sin(phase))
+            )
+            out = out + self._source * rot
+        if c.use_coupling:
+            assert isinstance(self.lattice, TokamakStack)
+            out = out + c.coupling * self.lattice.coupling(psi)
+        return out
+
+    def rhs_unchecked(self, psi: Tensor, t: float) -> Tensor:
+        """:meth:`rhs` without the shape check (the integrators' hot path)."""
+        c = self._c
+        lap = self.lattice.laplacian(psi)
+        out = c.growth * psi + c.diffusion * lap - c.cubic * (psi.real.square() + psi.imag.square()) * psi
+        if c.use_filter:
+            out = out - c.filter * self.lattice.laplacian(lap)
+        return self._add_local_terms(out, psi, t)
+
+    # --------------------------------------------------------------- stepping
+    def _advance(self, dt: float) -> None:
+        psi = self.integrator.step(self._psi, self.t, dt)
+        c = self._c
+        if c.use_noise:
+            noise = torch.randn(
+                psi.shape, dtype=psi.dtype, device=psi.device, generator=self.generator
+            )
+            psi = psi + (c.noise * math.sqrt(dt)) * noise
+        if any(self._seed_prob):
+            psi = self._seed_pairs(psi, dt)
+        self._psi = psi
+        self.t += dt
+        self.step_count += 1
+
+    def _seed_pairs(self, psi: Tensor, dt: float) -> Tensor:
+        """Imprint a ±1 pair with probability ``pair_seeding·dt`` per batch element."""
+        draws = self.host_rng.random(len(self._plist))
+        for b, p in enumerate(self._plist):
+            if draws[b] >= p.pair_seeding * dt:
+                continue
+            u0 = float(self.host_rng.uniform(0.0, self.chart.length))
+            v0 = float(self.host_rng.uniform(-0.8, 0.8) * self.chart.half_width)
+            sign = 1 if self.host_rng.random() < 0.5 else -1
+            index: tuple[int, ...] = () if self.batch is None else (b,)
+            if self.is_stack:
+                index = (*index, int(self.host_rng.integers(self.lattice.field_shape[0])))
+            target = psi[index] if index else psi
+            new = imprint_pair(target, self.chart, (u0, v0), p.pair_separation, sign, p.core_radius)
+            if index:
+                psi = psi.clone()
+                psi[index] = new
+            else:
+                psi = new
+        return psi
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            self._psi.clone(),
+            self.t,
+            self.step_count,
+            self.generator.get_state(),
+            self.host_rng.bit_generator.state,
+        )
+
+    def _restore(self, snap: tuple[Any, ...]) -> None:
+        self._psi, self.t, self.step_count = snap[0].clone(), snap[1], snap[2]
+        self.generator.set_state(snap[3])
+        self.host_rng.bit_generator.state = snap[4]
+
+    def _finite(self) -> bool:
+        return bool(torch.isfinite(torch.view_as_real(self._psi)).all())
+
+    def step(self, n: int = 1) -> Tensor:
+        """Advance ``n`` steps of ``dt``; returns the new state.
+
+        Finiteness is checked every ``check_every`` steps. If the state became
+        NaN/Inf, the run is replayed from the last checked state to find the
+        first bad step, the state is left at the last finite value, and
+        :class:`NumericalInstabilityError` names the step and time.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"n = {n!r} is not valid; it must be an integer ≥ 0")
+        if self.chart.twist != self._built_twist:
+            self._build()  # the lattice twist was changed: rebuild sources / eigenbasis
+        done = 0
+        while done < n:
+            chunk = min(self.check_every, n - done)
+            snap = self._snapshot()
+            for _ in range(chunk):
+                self._advance(self.dt)
+            if not self._finite():
+                self._locate_blow_up(snap, chunk)
+            done += chunk
+        return self._psi
+
+    def _locate_blow_up(self, snap: tuple[Any, ...], chunk: int) -> None:
+        self._restore(snap)
+        for _ in range(chunk):
+            before = self._snapshot()
+            self._advance(self.dt)
+            if not self._finite():
+                self._restore(before)
+                raise NumericalInstabilityError(
+                    f"the field became NaN/Inf at step {self.step_count + 1} "
+                    f"(t = {self.t + self.dt:.6g}); the state was kept at step "
+                    f"{self.step_count} (t = {self.t:.6g}). Reduce dt (now {self.dt:g}) or "
+                    "the nonlinearity/source amplitude"
+                )
+        raise NumericalInstabilityError(  # pragma: no cover - non-deterministic device
+            "the field became NaN/Inf but the replay stayed finite (non-deterministic device?)"
+        )
+
+    def run(self, t_end: float) -> Tensor:
+        """Advance to time ``t_end`` with steps of ``dt`` (the last step may be shorter)."""
+        if not math.isfinite(t_end) or t_end < self.t:
+            raise ConfigError(f"t_end = {t_end!r} is not valid; it must be ≥ t = {self.t:g}")
+        n = int(math.floor((t_end - self.t) / self.dt + 1e-9))
+        self.step(n)
+        rest = t_end - self.t
+        if rest > 1e-12 * self.dt:
+            snap = self._snapshot()
+            self._advance(rest)
+            if not self._finite():
+                self._restore(snap)
+                raise NumericalInstabilityError(
+                    f"the field became NaN/Inf in the final partial step to t = {t_end:g}"
+                )
+        return self._psi
+
+    # ------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this trajectory exactly."""
+        return {
+            "psi": self._psi.detach().clone(),
+            "t": self.t,
+            "step_count": self.step_count,
+            "generator_state": self.generator.get_state(),
+            "host_rng_state": self.host_rng.bit_generator.state,
+            "params": [
+                {f.name: getattr(p, f.name) for f in fields(p)} for p in self._plist
+            ],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (same lattice, batch and parameters layout)."""
+        missing = {"psi", "t", "step_count", "generator_state", "host_rng_state"} - set(state)
+        if missing:
+            raise ConfigError(f"simulator state is missing {sorted(missing)}")
+        self.psi = state["psi"]
+        self.t = float(state["t"])
+        self.step_count = int(state["step_count"])
+        self.generator.set_state(state["generator_state"])
+        self.host_rng.bit_generator.state = state["host_rng_state"]
