@@ -99,7 +99,11 @@ class VortexSet:
         ``[K, 2]`` chart position ``(u, v)`` refined inside the plaquette
         (zero of the bilinear interpolant), lattice length units.
     charge : Tensor
-        ``[K]`` int64 winding numbers.
+        ``[K]`` int64 winding numbers in the chart orientation at ``position``.
+        This is the plaquette's winding, except for a Möbius seam plaquette
+        (i = nu−1) whose refined core lies past u = L: its position is mapped
+        through the identification to ``(u − L, −v)`` and its chart charge
+        changes sign there.
     depth : Tensor
         ``[K]`` core depth ``1 − mean|ψ_corner| / rms|ψ|`` of the field (1 for a
         perfect zero at the core, ~0 for a shallow phase defect).
@@ -132,8 +136,16 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
     f00, f10, f11, f01 = (c[sel] for c in corners)
     s, t = _bilinear_zero(f00, f10, f11, f01)
     i, j = idx[:, -2].to(chart.u.dtype), idx[:, -1].to(chart.u.dtype)
-    u = torch.remainder((i + 0.5 + s) * chart.du, chart.length)
+    u = (i + 0.5 + s) * chart.du
     v = -chart.half_width + (j + 0.5 + t) * chart.dv
+    charge = charges[sel]
+    past_seam = u >= chart.length
+    u = torch.where(past_seam, u - chart.length, u)
+    if chart.flip:
+        # a core refined past u = L lies in the chart at (u − L, −v), where the
+        # orientation — and so the chart charge — is reversed
+        v = torch.where(past_seam, -v, v)
+        charge = torch.where(past_seam, -charge, charge)
     if chart.periodic_v:
         v = torch.remainder(v + chart.half_width, 2 * chart.half_width) - chart.half_width
     rms = psi.abs().pow(2).mean().sqrt().clamp_min(torch.finfo(chart.u.dtype).tiny)
@@ -142,7 +154,7 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
     return VortexSet(
         index=idx,
         position=torch.stack([u, v], dim=-1),
-        charge=charges[sel],
+        charge=charge,
         depth=depth,
     )
 

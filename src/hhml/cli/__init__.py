@@ -1,0 +1,1 @@
+"""Console scripts (thin click wrappers around the library)."""

@@ -1,0 +1,116 @@
+"""``hhml-validate``: run the physics validation checks and print a table.
+
+Exit code 0 if every selected check passes, 1 if any fails, 2 for usage
+errors (unknown check name, unavailable device, unwritable --json path).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from hhml import __version__
+from hhml.errors import HHmLError
+from hhml.utils import resolve_device
+from hhml.utils.atomic_io import atomic_write_text
+from hhml.validation import CHECKS, CheckResult
+from hhml.validation.checks import run_checks
+
+_CHECK_LIST = "\n".join(f"  {name}" for name in CHECKS)
+
+
+def _parse_only(only: tuple[str, ...]) -> list[str] | None:
+    names = [n.strip() for item in only for n in item.split(",") if n.strip()]
+    if not names:
+        return None
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown check {', '.join(repr(u) for u in unknown)}; valid names: "
+            + ", ".join(CHECKS),
+            param_hint="--only",
+        )
+    return names
+
+
+def _row(r: CheckResult, seconds: float) -> str:
+    status = click.style("PASS", fg="green") if r.passed else click.style("FAIL", fg="red")
+    return (
+        f"{status}  {r.name:<22} measured {r.measured:<11.4g} reference {r.reference}\n"
+        f"      {r.description}\n      criterion: {r.tolerance}  ({seconds:.1f} s)"
+    )
+
+
+@click.command(
+    help=(
+        "Run HHmL's physics validation checks. Each check compares a measured number with an "
+        "independent reference (analytic result or separate implementation) and prints the "
+        "measured value, the reference, the criterion and PASS/FAIL.\n\nChecks:\n\n"
+        + _CHECK_LIST.replace("\n", "\n\n")
+    )
+)
+@click.option("--quick", is_flag=True, help="Smaller lattices (seconds instead of minutes); for CI.")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME[,NAME...]",
+    help="Run only these checks (repeat or comma-separate).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results (with per-case details) to this JSON file.",
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="auto | cpu | cuda | cuda:N — where the simulations run.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the check names and exit.")
+@click.version_option(__version__, prog_name="hhml-validate")
+def main(
+    quick: bool, only: tuple[str, ...], json_path: Path | None, device: str, list_only: bool
+) -> None:
+    """Entry point of ``hhml-validate``."""
+    if list_only:
+        for name, fn in CHECKS.items():
+            click.echo(f"{name:<24}{(fn.__doc__ or '').strip().splitlines()[0]}")
+        return
+    names = _parse_only(only)
+    try:
+        dev = resolve_device(device)
+    except HHmLError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if json_path is not None and not json_path.parent.exists():
+        raise click.UsageError(f"--json {json_path}: directory {json_path.parent} does not exist")
+    results: list[dict[str, object]] = []
+    failed = 0
+    click.echo(f"hhml-validate {__version__} ({'quick' if quick else 'full'}, device {dev})")
+    for name in names or list(CHECKS):
+        start = time.perf_counter()
+        try:
+            (result,) = run_checks([name], quick=quick, device=dev)
+        except HHmLError as exc:
+            click.echo(f"ERROR {name}: {exc}", err=True)
+            sys.exit(1)
+        elapsed = time.perf_counter() - start
+        failed += not result.passed
+        click.echo(_row(result, elapsed))
+        results.append({**result.as_dict(), "seconds": elapsed})
+    total = len(results)
+    click.echo(f"\n{total - failed}/{total} checks passed")
+    if json_path is not None:
+        payload = {"version": __version__, "quick": quick, "device": str(dev), "checks": results}
+        atomic_write_text(json_path, json.dumps(payload, indent=2, default=float) + "\n")
+        click.echo(f"wrote {json_path}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
