@@ -7,12 +7,15 @@ Boundary sources
     The Möbius band has one boundary circle: row ``j = 0`` followed, through
     the seam, by row ``j = nv−1`` (2·nu source cells). With arc coordinate
     ``s`` (``s = u_i`` on row 0, ``s = L + u_i`` on row nv−1) a source cell
-    carries ``(1 + σ_A ζ_k) e^{iΦ(s)}`` with ``Φ(s) = (mπ − θ) s / L`` and
-    seeded ``ζ_k ~ N(0, 1)``. The ``−θ s/L`` term makes the pattern smooth
-    under the twisted identification, so its phase winds exactly ``m`` times
-    around the boundary circle (the ``e^{iθ}`` seam factors included). On the
-    cylinder each edge row is its own circle, ``Φ(u) = (2πm − θ) u / L``; the
-    torus has no boundary, and the sources sit on row 0 with the cylinder phase.
+    carries ``(1 + σ_A ζ_k) e^{iΦ(s)}`` with seeded ``ζ_k ~ N(0, 1)`` and
+    ``Φ(s) = (mπ + θ) s / L`` on row 0, ``Φ(s) = (mπ + θ) s / L − θ`` on row
+    nv−1 (the chart value past the seam is the continued value times
+    ``e^{−iθ}``). Every wrapped increment along the circle, the two seam steps
+    with their ``e^{iθ}`` factors included, is then the same, and the boundary
+    winding is ``W = m + θ/π`` — i.e. ``W − θ/π = m``, the integer that enters
+    the parity identity. On the cylinder each edge row is its own circle,
+    ``Φ(u) = (2πm + θ) u / L``; the torus has no boundary, and the sources sit
+    on row 0 with the cylinder phase.
     The source term of the equation is ``S(x, t) = A · profile(x) · e^{−iωt}``.
 
 Pinning
@@ -92,7 +95,11 @@ def source_profile(
     per_length = math.pi if lattice.topology == "mobius" else 2.0 * math.pi
     m = winding.reshape(-1, 1).to(rd) if isinstance(winding, Tensor) else winding
     sigma = spread.reshape(-1, 1).to(rd) if isinstance(spread, Tensor) else spread
-    phase = (m * per_length - theta) * s_t / L
+    phase = (m * per_length + theta) * s_t / L
+    if lattice.topology == "mobius":
+        # past the seam the chart value is the smooth value times e^{−iθ}
+        second_row = torch.as_tensor(jj == lattice.nv - 1, device=dev)
+        phase = phase - theta * second_row.to(rd)
     amp = 1.0 + sigma * zeta_t
     values = torch.polar(amp * torch.ones_like(phase), phase * torch.ones_like(amp))
     batch = values.shape[:-1]

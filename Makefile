@@ -1,0 +1,86 @@
+# HHmL developer tasks. GNU make; needs only python3 (≥ 3.10) with venv on the PATH.
+#
+#   make install     create .venv and install hhml[dev] into it (idempotent)
+#   make test        fast tests; make help lists everything
+#
+# Override on the command line, e.g. `make install PYTHON=python3.11 VENV=/tmp/hhml-venv`.
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+
+VPY        := $(VENV)/bin/python
+VBIN       := $(VENV)/bin
+STAMP      := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+# Only the directories that exist: ruff fails on a missing path, and git drops empty ones.
+LINT_PATHS := $(wildcard src tests examples benchmarks)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-all lint format typecheck validate bench clean distclean
+
+help: ## List the targets
+	@echo "HHmL make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC)):"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' \
+		$(firstword $(MAKEFILE_LIST))
+
+install: $(STAMP) ## Create the venv and install hhml[dev] (torch first, only if missing)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-runs only when pyproject.toml changes (the install is editable, so source edits need
+# nothing). Torch is installed on its own first, and only when it does not import: an
+# existing torch (CPU or CUDA) is kept, and pip never resolves `torch>=…` to a multi-GB
+# CUDA build by accident.
+$(STAMP): pyproject.toml | $(VPY)
+	@if $(VPY) -c "import torch" >/dev/null 2>&1; then \
+		echo "torch already installed: $$($(VPY) -c 'import torch; print(torch.__version__)')"; \
+	else \
+		echo "installing $(TORCH_SPEC)"; \
+		$(VPY) -m pip install "$(TORCH_SPEC)"; \
+	fi
+	$(VPY) -m pip install -e ".[dev]"
+	@touch $@
+
+run: install ## Run the Möbius example (results/example) and the quick validation
+	$(VPY) examples/simulate_mobius.py --out results/example
+	$(VBIN)/hhml-validate --quick
+
+test: install ## Fast tests (everything not marked slow)
+	$(VPY) -m pytest -m "not slow" -q
+
+test-all: install ## All tests, slow ones included
+	$(VPY) -m pytest -q
+
+lint: install ## ruff check and black --check
+	$(VBIN)/ruff check $(LINT_PATHS)
+	$(VBIN)/black --check $(LINT_PATHS)
+
+format: install ## Apply ruff fixes and black formatting
+	$(VBIN)/ruff check --fix $(LINT_PATHS)
+	$(VBIN)/black $(LINT_PATHS)
+
+typecheck: install ## mypy (strict on src/hhml, configured in pyproject.toml)
+	$(VBIN)/mypy
+
+validate: install ## Full physics validation (hhml-validate, all eight checks)
+	$(VBIN)/hhml-validate
+
+$(BENCH_STAMP): $(STAMP)
+	$(VPY) -m pip install -e ".[bench]"
+	@touch $@
+
+bench: $(BENCH_STAMP) ## Install hhml[bench] and run benchmarks/bench_rhs.py (vs py-pde)
+	$(VPY) benchmarks/bench_rhs.py
+
+clean: ## Remove build artefacts, caches and results/ (keeps the venv)
+	rm -rf build dist site htmlcov .coverage results
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf *.egg-info src/*.egg-info
+	@for d in $(LINT_PATHS); do \
+		find "$$d" -type d -name __pycache__ -prune -exec rm -rf {} +; \
+	done
+
+distclean: clean ## clean, and remove the venv too
+	rm -rf $(VENV)

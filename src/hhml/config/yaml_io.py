@@ -1,0 +1,220 @@
+"""YAML reading and writing for config files.
+
+PyYAML implements YAML 1.1, where ``1e-3`` is a *string*, ``010`` is octal 8,
+``no`` is ``False`` and ``2024-01-01`` is a date. Config files are written by
+people who expect the YAML 1.2 core schema (and Python): ``1e-3`` is a float,
+``010`` is ten, ``no`` and ``2024-01-01`` are strings. :class:`ConfigLoader`
+implements those rules; :class:`ConfigDumper` quotes any string that either rule
+set would read as something else, so dumps read back identically in both.
+
+Reading also records the line of every key (for messages) and rejects duplicate
+keys, which PyYAML would otherwise resolve silently in favour of the last one.
+
+Public names: ``ConfigLoader``, ``ConfigDumper``, ``read_yaml_file``,
+``parse_scalar``, ``dump_yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hhml.errors import ConfigError
+
+__all__ = ["ConfigDumper", "ConfigLoader", "dump_yaml", "parse_scalar", "read_yaml_file"]
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_YAML_1_1_ONLY = (_BOOL_TAG, _INT_TAG, _FLOAT_TAG, _TIMESTAMP_TAG)
+
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT_RE = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+)$")
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+        |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+try:  # libyaml's parser is ~10x faster; the resolvers and constructors stay in Python
+    from yaml import CSafeLoader as _SafeLoaderBase
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoaderBase  # type: ignore[assignment]
+
+
+class ConfigLoader(_SafeLoaderBase):
+    """Safe YAML loader with YAML 1.2 core-schema scalars (``1e-3`` is a float)."""
+
+
+class ConfigDumper(yaml.SafeDumper):
+    """Safe YAML dumper that quotes strings that YAML 1.1 *or* 1.2 would read as non-strings."""
+
+
+# Rebuild the loader's resolver table without the YAML 1.1 bool/int/float/timestamp
+# rules; the dict and its lists are fresh copies, so yaml.SafeLoader is not modified.
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in rules if tag not in _YAML_1_1_ONLY]
+    for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _cls in (ConfigLoader, ConfigDumper):
+    # For the dumper these are added on top of the YAML 1.1 rules: a string such as
+    # "1e5" or "yes" is then quoted, so it reads back as a string under either schema.
+    _cls.add_implicit_resolver(_BOOL_TAG, _BOOL_RE, list("tTfF"))
+    _cls.add_implicit_resolver(_INT_TAG, _INT_RE, list("-+0123456789"))
+    _cls.add_implicit_resolver(_FLOAT_TAG, _FLOAT_RE, list("-+0123456789."))
+
+
+def _represent_str(dumper: ConfigDumper, data: str) -> yaml.ScalarNode:
+    # PyYAML's emitter mangles some non-printable characters (e.g. U+0085) in plain and
+    # single-quoted scalars; the double-quoted style escapes them and reads back exactly.
+    style = None if data.isprintable() else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+ConfigDumper.add_representer(str, _represent_str)
+
+
+def _construct_int(loader: ConfigLoader, node: yaml.Node) -> int:
+    """Decimal unless prefixed 0x/0o: a leading zero does not mean octal."""
+    assert isinstance(node, yaml.ScalarNode)
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-")
+    if text[:2] in ("0x", "0X"):
+        return sign * int(text[2:], 16)
+    if text[:2] in ("0o", "0O"):
+        return sign * int(text[2:], 8)
+    return sign * int(text, 10)
+
+
+ConfigLoader.add_constructor(_INT_TAG, _construct_int)
+
+
+def _key_lines(node: yaml.Node, prefix: str, lines: dict[str, int], display: str) -> None:
+    """Record ``{dotted key: 1-based line}`` for every mapping key; reject duplicate keys."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            path = f"{prefix}.{key}" if prefix else key
+            if key in seen:
+                raise ConfigError(
+                    f"duplicate key {path!r} in {display}, line {line} "
+                    f"(first given on line {seen[key]}); keep only one"
+                )
+            seen[key] = line
+            lines[path] = line
+            _key_lines(value_node, path, lines, display)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _key_lines(item, f"{prefix}[{index}]", lines, display)
+
+
+def _syntax_error(exc: yaml.YAMLError, display: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    where = display
+    if mark is not None:
+        where += f", line {mark.line + 1}, column {mark.column + 1}"
+    detail = problem
+    context_mark = getattr(exc, "context_mark", None)
+    if context:
+        if context_mark is not None and context_mark is not mark:
+            context += f" (line {context_mark.line + 1}, column {context_mark.column + 1})"
+        detail = f"{context}; {problem}"
+    return ConfigError(f"YAML syntax error in {where}: {detail}")
+
+
+def load_yaml_text(text: str, display: str) -> tuple[Any, dict[str, int]]:
+    """Parse one YAML document; return the data and the line of every key.
+
+    Raises
+    ------
+    ConfigError
+        A syntax error (with line and column), several documents, or a duplicate key.
+    """
+    loader = ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[str, int] = {}
+        _key_lines(node, "", lines, display)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, display) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def read_yaml_file(path: Path, display: str) -> tuple[Any, dict[str, int]]:
+    """Read and parse a YAML file.
+
+    Parameters
+    ----------
+    path
+        File to read.
+    display
+        How to name the file in messages (usually the path as the user gave it).
+
+    Returns
+    -------
+    data, lines
+        The parsed document (``None`` for an empty file) and ``{dotted key: line}``.
+
+    Raises
+    ------
+    ConfigError
+        Missing or unreadable file, invalid UTF-8, or a YAML error with its line.
+    """
+    if not path.exists():
+        raise ConfigError(f"config file not found: {display}")
+    if path.is_dir():
+        raise ConfigError(f"config path {display} is a directory, expected a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {display} is not valid UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {display}: {exc.strerror or exc}") from None
+    return load_yaml_text(text, display)
+
+
+def parse_scalar(text: str) -> Any:
+    """Parse a command-line value as a YAML scalar (``1e-3`` → float, ``true`` → bool).
+
+    Text that is not valid YAML is returned unchanged as a string.
+    """
+    if text.strip() == "":
+        return ""
+    try:
+        data, _ = load_yaml_text(text, "<override>")
+    except ConfigError:
+        return text
+    return data
+
+
+def dump_yaml(data: Any) -> str:
+    """Dump ``data`` as block-style YAML, keeping the mapping order."""
+    return yaml.dump(
+        data,
+        Dumper=ConfigDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
