@@ -26,29 +26,37 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm import tqdm
 
-from hhml.config import load_config, save_config  # noqa: E402
-from hhml.core.factory import build_simulator  # noqa: E402
-from hhml.core.resonance import (  # noqa: E402
+from hhml.config import load_config, save_config
+from hhml.core.factory import build_simulator
+from hhml.core.resonance import (
     IID_PHASE_VORTEX_FRACTION,
     VortexTracker,
     detect_vortices,
     vortex_density,
     winding_numbers,
 )
-from hhml.errors import HHmLError  # noqa: E402
-from hhml.utils.atomic_io import atomic_write_text  # noqa: E402
+from hhml.errors import HHmLError
+from hhml.utils.atomic_io import atomic_write_text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=None,
-                        help="YAML config (default: configs/default.yaml next to this repo)")
-    parser.add_argument("--out", type=Path, default=Path("results/example"),
-                        help="output directory (created if missing)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML config (default: configs/default.yaml next to this repo)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/example"),
+        help="output directory (created if missing)",
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value or group=name overrides")
     return parser.parse_args(argv)
 
@@ -71,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, args.out / "config.yaml")
     lat = sim.chart
-    tracker = VortexTracker(lat.length, lat.half_width, lat.topology,
-                            max_distance=3.0 * max(lat.du, lat.dv))
+    tracker = VortexTracker(
+        lat.length, lat.half_width, lat.topology, max_distance=3.0 * max(lat.du, lat.dv)
+    )
     every = max(1, cfg.simulation.snapshot_every or cfg.simulation.steps)
     times, densities, counts = [], [], []
     with tqdm(total=cfg.simulation.steps, desc="simulating", unit="step") as bar:
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "final_time": sim.t,
         "steps": sim.step_count,
-        "vortices_final": int(len(found)),
+        "vortices_final": len(found),
         "positive": int((charge > 0).sum()),
         "negative": int((charge < 0).sum()),
         "vortex_density_final": densities[-1],
@@ -131,28 +140,49 @@ def plot(lat, psi, pos, charge, times, densities, path: Path) -> None:  # type: 
         [(np.abs(psi), "|ψ|", "viridis"), (np.angle(psi), "arg ψ", "twilight")]
     ):
         ax = fig.add_subplot(grid[0, k])
-        im = ax.imshow(data.T, origin="lower", extent=extent, aspect="auto", cmap=cmap,
-                       interpolation="nearest")
+        im = ax.imshow(
+            data.T, origin="lower", extent=extent, aspect="auto", cmap=cmap, interpolation="nearest"
+        )
         fig.colorbar(im, ax=ax, shrink=0.85)
         for sign, colour, label in ((1, "red", "+1"), (-1, "blue", "−1")):
             sel = charge * sign > 0
-            ax.scatter(pos[sel, 0], pos[sel, 1], s=28, facecolors="none", edgecolors=colour,
-                       linewidths=1.4, label=f"q {label} ({int(sel.sum())})")
-        ax.set(title=f"{title} on the chart (seam at u = 0 ≡ L, v → −v)", xlabel="u",
-               ylabel="v")
+            ax.scatter(
+                pos[sel, 0],
+                pos[sel, 1],
+                s=28,
+                facecolors="none",
+                edgecolors=colour,
+                linewidths=1.4,
+                label=f"q {label} ({int(sel.sum())})",
+            )
+        ax.set(title=f"{title} on the chart (seam at u = 0 ≡ L, v → −v)", xlabel="u", ylabel="v")
         ax.legend(loc="upper right", fontsize=8)
     ax = fig.add_subplot(grid[1, 0])
     ax.plot(times, densities, label="measured")
-    ax.axhline(IID_PHASE_VORTEX_FRACTION, color="grey", ls="--",
-               label="null: i.i.d. random phases (1/3)")
-    ax.set(xlabel="t", ylabel="fraction of plaquettes with q ≠ 0", yscale="log",
-           title="vortex density vs null model")
+    ax.axhline(
+        IID_PHASE_VORTEX_FRACTION, color="grey", ls="--", label="null: i.i.d. random phases (1/3)"
+    )
+    ax.set(
+        xlabel="t",
+        ylabel="fraction of plaquettes with q ≠ 0",
+        yscale="log",
+        title="vortex density vs null model",
+    )
     ax.legend(fontsize=8)
     ax3 = fig.add_subplot(grid[1, 1], projection="3d")
     x, y, z = lat.embedding()
     colours = plt.get_cmap("twilight")((np.angle(psi) + np.pi) / (2 * np.pi))
-    ax3.plot_surface(x, y, z, facecolors=colours, rstride=1, cstride=1, linewidth=0,
-                     antialiased=False, shade=False)
+    ax3.plot_surface(
+        x,
+        y,
+        z,
+        facecolors=colours,
+        rstride=1,
+        cstride=1,
+        linewidth=0,
+        antialiased=False,
+        shade=False,
+    )
     ax3.set(title="arg ψ on the embedded band", xlabel="x", ylabel="y", zlabel="z")
     ax3.set_box_aspect((1, 1, 0.4))
     fig.savefig(path, dpi=110)

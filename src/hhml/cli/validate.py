@@ -53,7 +53,9 @@ def _row(r: CheckResult, seconds: float) -> str:
         + _CHECK_LIST.replace("\n", "\n\n")
     )
 )
-@click.option("--quick", is_flag=True, help="Smaller lattices (seconds instead of minutes); for CI.")
+@click.option(
+    "--quick", is_flag=True, help="Smaller lattices (seconds instead of minutes); for CI."
+)
 @click.option(
     "--only",
     multiple=True,

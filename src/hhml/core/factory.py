@@ -17,7 +17,8 @@ from hhml.utils.dtypes import resolve_complex_dtype
 def build_lattice(
     cfg: LatticeConfig, device: torch.device | str = "cpu", dtype: torch.dtype = torch.complex64
 ) -> MobiusStrip | TokamakStack:
-    """A :class:`MobiusStrip` (``strips == 1``) or :class:`TokamakStack` from the ``lattice`` section."""
+    """Build the ``lattice`` section: a :class:`MobiusStrip` if ``strips == 1``, else a
+    :class:`TokamakStack`."""
     common = dict(
         length=cfg.length,
         half_width=cfg.half_width,

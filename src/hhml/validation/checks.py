@@ -133,8 +133,9 @@ def check_embedded_convergence(quick: bool, device: torch.device) -> CheckResult
     count = 4
     values = []
     for nu, nv in grids:
-        lat = MobiusStrip(nu, nv, metric="embedded", edge="dirichlet", aspect=3.0, dtype=C128,
-                          device=device)
+        lat = MobiusStrip(
+            nu, nv, metric="embedded", edge="dirichlet", aspect=3.0, dtype=C128, device=device
+        )
         values.append(_lowest_eigenvalues(lat, count))
     vals = np.array(values)  # [grids, count]
     diffs = np.abs(np.diff(vals, axis=0))  # successive refinements
@@ -170,7 +171,12 @@ def check_double_cover(quick: bool, device: torch.device) -> CheckResult:
             psi0 = sim.psi.cpu().numpy()
             sim.step(steps)
             cover = DoubleCoverSolver(
-                nu, nv, lat.length, lat.half_width, edge, twist,
+                nu,
+                nv,
+                lat.length,
+                lat.half_width,
+                edge,
+                twist,
                 growth=1.0 - params.damping,
                 diffusion=params.diffusion + 1j * params.dispersion,
                 cubic=params.nonlinearity + 1j * params.nonlinear_frequency,
@@ -180,8 +186,10 @@ def check_double_cover(quick: bool, device: torch.device) -> CheckResult:
             err = float(np.abs(out[:nu] - sim.psi.cpu().numpy()).max() / scale)
             symmetry = float(np.abs(out[nu:] - np.exp(1j * twist) * out[:nu, ::-1]).max() / scale)
             worst = max(worst, err, symmetry)
-            details[f"{edge}, twist={twist}"] = {"max_relative_difference": err,
-                                                  "cover_mirror_defect": symmetry}
+            details[f"{edge}, twist={twist}"] = {
+                "max_relative_difference": err,
+                "cover_mirror_defect": symmetry,
+            }
     return CheckResult(
         "double-cover",
         f"CGL on the flat Möbius band ({nu}×{nv}, RK4, {steps} steps) vs an independent "
@@ -236,8 +244,11 @@ def check_imprinted_vortices(quick: bool, device: torch.device) -> CheckResult:
                 # in the orientation of the target plaquette (flip across the Möbius seam)
                 target = np.array([(i + 1) * lat.du, float(lat.v[j]) + lat.dv / 2])
                 disp = band_displacement(
-                    target, found.position.cpu().numpy(), length=lat.length,
-                    half_width=lat.half_width, topology=topology,  # type: ignore[arg-type]
+                    target,
+                    found.position.cpu().numpy(),
+                    length=lat.length,
+                    half_width=lat.half_width,
+                    topology=topology,  # type: ignore[arg-type]
                 )
                 sign = np.where(disp.crosses_seam & (topology == "mobius"), -1, 1)
                 total = int((found.charge.cpu().numpy() * sign).sum())
@@ -266,8 +277,9 @@ def check_null_model(quick: bool, device: torch.device) -> CheckResult:
     fields, nu, nv = (64, 64, 16) if quick else (256, 128, 32)
     lat = MobiusStrip(nu, nv, dtype=C128, device=device)
     gen = torch.Generator(device=device).manual_seed(12345)
-    phases = 2 * math.pi * torch.rand(fields, nu, nv, generator=gen, device=device,
-                                      dtype=torch.float64)
+    phases = (
+        2 * math.pi * torch.rand(fields, nu, nv, generator=gen, device=device, dtype=torch.float64)
+    )
     psi = torch.polar(torch.ones_like(phases), phases)
     frac = (winding_numbers(psi, lat) != 0).double().mean(dim=(-2, -1)).cpu().numpy()
     mean, se = float(frac.mean()), float(frac.std(ddof=1) / math.sqrt(fields))
@@ -325,7 +337,9 @@ def check_boundary_parity(quick: bool, device: torch.device) -> CheckResult:
 
 
 # --------------------------------------------------------------------------- 7
-def _nls_invariants(lat: MobiusStrip, psi: torch.Tensor, alpha: float, beta: float) -> tuple[float, float]:
+def _nls_invariants(
+    lat: MobiusStrip, psi: torch.Tensor, alpha: float, beta: float
+) -> tuple[float, float]:
     w = lat.area_weights().to(torch.float64)
     dens = psi.abs() ** 2
     norm = float((w * dens).sum())
@@ -338,10 +352,12 @@ def check_conservative_limit(quick: bool, device: torch.device) -> CheckResult:
     """Defocusing NLS: norm and energy conserved; RK4 observed order 4."""
     nu, nv = (24, 8) if quick else (48, 12)
     alpha, beta, t_end = 0.05, 1.0, 1.0
-    params = FieldParams(damping=1.0, diffusion=0.0, nonlinearity=0.0, dispersion=alpha,
-                         nonlinear_frequency=beta)
-    lat = MobiusStrip(nu, nv, edge="neumann", twist=0.5, metric="embedded", dtype=C128,
-                      device=device)
+    params = FieldParams(
+        damping=1.0, diffusion=0.0, nonlinearity=0.0, dispersion=alpha, nonlinear_frequency=beta
+    )
+    lat = MobiusStrip(
+        nu, nv, edge="neumann", twist=0.5, metric="embedded", dtype=C128, device=device
+    )
     gen = torch.Generator(device=device).manual_seed(5)
     psi0 = torch.randn(nu, nv, dtype=C128, generator=gen, device=device)
     for _ in range(20):  # smooth the initial data so the error constant is moderate
@@ -371,17 +387,36 @@ def check_conservative_limit(quick: bool, device: torch.device) -> CheckResult:
         "order 4; norm and energy exactly conserved by the semi-discrete flow",
         "observed orders within 4 ± 0.3; relative norm and energy drift at dt/32 ≤ 1e-8",
         ok_order and ok_cons,
-        {"dts": dts, "errors": errors, "observed_orders": orders,
-         "norm_drift": drift_n, "energy_drift": drift_e},
+        {
+            "dts": dts,
+            "errors": errors,
+            "observed_orders": orders,
+            "norm_drift": drift_n,
+            "energy_drift": drift_e,
+        },
     )
 
 
 # --------------------------------------------------------------------------- 8
 SENSITIVITY_BASE = dict(
-    damping=0.2, nonlinearity=1.0, diffusion=0.01, noise_temperature=0.001, dispersion=0.01,
-    nonlinear_frequency=0.3, spectral_filter=1e-7, source_amplitude=0.5, source_frequency=1.0,
-    source_spread=0.3, boundary_winding=1, coupling=0.5, pinning=0.5, pair_seeding=5.0,
-    pinning_sites=4, pinning_radius=0.2, pair_separation=0.4, core_radius=0.1,
+    damping=0.2,
+    nonlinearity=1.0,
+    diffusion=0.01,
+    noise_temperature=0.001,
+    dispersion=0.01,
+    nonlinear_frequency=0.3,
+    spectral_filter=1e-7,
+    source_amplitude=0.5,
+    source_frequency=1.0,
+    source_spread=0.3,
+    boundary_winding=1,
+    coupling=0.5,
+    pinning=0.5,
+    pair_seeding=5.0,
+    pinning_sites=4,
+    pinning_radius=0.2,
+    pair_separation=0.4,
+    core_radius=0.1,
 )
 GEOMETRY_BASE = dict(aspect=12.0, kappa=1.3, delta=0.2, coupling_range=2.0, twist=0.3)
 
@@ -399,8 +434,16 @@ def check_parameter_sensitivity(quick: bool, device: torch.device) -> CheckResul
     dt = 0.1
 
     def final_state(field_kw: dict[str, Any], geom_kw: dict[str, Any]) -> torch.Tensor:
-        stack = TokamakStack(2, nu, nv, metric="embedded", edge="neumann", dtype=C128,
-                             device=device, **{k: v for k, v in geom_kw.items() if k != "twist"})
+        stack = TokamakStack(
+            2,
+            nu,
+            nv,
+            metric="embedded",
+            edge="neumann",
+            dtype=C128,
+            device=device,
+            **{k: v for k, v in geom_kw.items() if k != "twist"},
+        )
         stack.twist = geom_kw["twist"]
         sim = Simulator(stack, FieldParams(**field_kw), dt=dt, seed=11)
         sim.step(steps)
@@ -417,10 +460,14 @@ def check_parameter_sensitivity(quick: bool, device: torch.device) -> CheckResul
         high = math.inf if spec_.high is None else float(spec_.high)
         new = _perturbed(float(value), low, high, integer)
         kw = dict(SENSITIVITY_BASE, **{name: int(new) if integer else new})
-        changes[f"dynamics.{name}"] = float((final_state(kw, GEOMETRY_BASE) - base).abs().max()) / scale
+        changes[f"dynamics.{name}"] = (
+            float((final_state(kw, GEOMETRY_BASE) - base).abs().max()) / scale
+        )
     for name, value in GEOMETRY_BASE.items():
         geom = dict(GEOMETRY_BASE, **{name: value * 1.2})
-        changes[f"lattice.{name}"] = float((final_state(SENSITIVITY_BASE, geom) - base).abs().max()) / scale
+        changes[f"lattice.{name}"] = (
+            float((final_state(SENSITIVITY_BASE, geom) - base).abs().max()) / scale
+        )
     dead = [k for k, v in changes.items() if not v > 1e-6]
     return CheckResult(
         "parameter-sensitivity",
@@ -455,8 +502,6 @@ def run_checks(
     selected = list(CHECKS) if names is None else list(names)
     unknown = [n for n in selected if n not in CHECKS]
     if unknown:
-        raise ValidationError(
-            f"unknown check(s) {unknown}; valid names: {', '.join(CHECKS)}"
-        )
+        raise ValidationError(f"unknown check(s) {unknown}; valid names: {', '.join(CHECKS)}")
     dev = device or torch.device("cpu")
     return [CHECKS[n](quick, dev) for n in selected]

@@ -142,7 +142,9 @@ def band_points(
         tube = half_width / math.pi  # circumference 2w
         theta = (math.pi * v / half_width)[..., None]
         return np.asarray(c + tube * (np.cos(theta) * n1 + np.sin(theta) * n2), dtype=np.float64)
-    raise LatticeError(f"topology = {topology!r} is not valid; choose 'mobius', 'cylinder', 'torus'")
+    raise LatticeError(
+        f"topology = {topology!r} is not valid; choose 'mobius', 'cylinder', 'torus'"
+    )
 
 
 def band_metric(
@@ -169,7 +171,9 @@ def band_metric(
 
     def derivative(shift_u: float, shift_v: float) -> FloatArray:
         def at(k: float) -> FloatArray:
-            return band_points(centreline, topology, u + k * shift_u, v + k * shift_v, length, half_width)
+            return band_points(
+                centreline, topology, u + k * shift_u, v + k * shift_v, length, half_width
+            )
 
         return (-at(2.0) + 8.0 * at(1.0) - 8.0 * at(-1.0) + at(-2.0)) / 12.0
 

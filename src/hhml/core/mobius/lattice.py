@@ -114,7 +114,9 @@ class MobiusStrip:
             if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
                 raise LatticeError(f"{name} = {x!r} is not valid; it must be a finite number > 0")
         if dtype not in _COMPLEX_DTYPES:
-            raise LatticeError(f"dtype = {dtype} is not valid; choose torch.complex64 or complex128")
+            raise LatticeError(
+                f"dtype = {dtype} is not valid; choose torch.complex64 or complex128"
+            )
         self.nu = nu
         self.nv = nv
         self.length = float(length)
@@ -134,8 +136,12 @@ class MobiusStrip:
         self.flip = self.topology == "mobius"
         self.periodic_v = self.topology == "torus"
         self.ghost_sign = -1.0 if self.edge == "dirichlet" else 1.0
-        self._u_np = (np.arange(nu) + 0.5) * self.du
-        self._v_np = -self.half_width + (np.arange(nv) + 0.5) * self.dv
+        self._u_np: NDArray[np.float64] = np.asarray(
+            (np.arange(nu) + 0.5) * self.du, dtype=np.float64
+        )
+        self._v_np: NDArray[np.float64] = np.asarray(
+            -self.half_width + (np.arange(nv) + 0.5) * self.dv, dtype=np.float64
+        )
         self.u = torch.tensor(self._u_np, dtype=self.real_dtype, device=self.device)
         self.v = torch.tensor(self._v_np, dtype=self.real_dtype, device=self.device)
         self.twist = twist  # property: validates and caches e^{iθ}
@@ -219,9 +225,9 @@ class MobiusStrip:
         """Cell areas ``√g Δu Δv``, shape ``[nu, nv]``, real dtype (length²)."""
         return self._area.clone()
 
-    def _metric_sqrt_ratio(self, u: NDArray[np.float64], v: NDArray[np.float64]) -> tuple[
-        NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
-    ]:
+    def _metric_sqrt_ratio(
+        self, u: NDArray[np.float64], v: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """``(√g, √g g^{uu}, √g g^{vv})`` at chart points."""
         g_uu, g_vv = band_metric(self.centreline, self.topology, u, v, self.length, self.half_width)
         sqrt_g = np.sqrt(g_uu * g_vv)
@@ -238,7 +244,7 @@ class MobiusStrip:
             sqrt_g, _, _ = self._metric_sqrt_ratio(u_c, v_c)
             # u-faces at u_i + Δu/2 (the last one is the seam face at u = L)
             _, a_face, _ = self._metric_sqrt_ratio(u_c + du / 2, v_c)
-            v_faces = -self.half_width + np.arange(nv + 1) * dv
+            v_faces = np.asarray(-self.half_width + np.arange(nv + 1) * dv, dtype=np.float64)
             _, _, b_faces = self._metric_sqrt_ratio(u_c, v_faces[None, :])
         rd = dict(dtype=torch.float64, device=self.device)
         a_plus = torch.tensor(a_face, **rd)  # type: ignore[arg-type]
@@ -294,7 +300,7 @@ class MobiusStrip:
         """
         # |diagonal| + Σ|off-diagonal| = 2 Σ(face coefficients) in every row; a Dirichlet
         # ghost moves one coefficient from the off-diagonal sum to the diagonal.
-        total = sum(self._coef64)
+        total = torch.stack(self._coef64).sum(dim=0)
         return float(2.0 * total.max())
 
     def state_dict(self) -> dict[str, Any]:

@@ -98,9 +98,7 @@ class TokamakStack:
         ]
         first = self.strips[0]
         self.nu, self.nv, self.dtype, self.device = nu, nv, first.dtype, first.device
-        self._coef64 = tuple(
-            torch.stack([s._coef64[k] for s in self.strips]) for k in range(4)
-        )
+        self._coef64 = tuple(torch.stack([s._coef64[k] for s in self.strips]) for k in range(4))
         self._coef_cache: dict[torch.dtype, tuple[Tensor, ...]] = {}
         self._area = torch.stack([s._area for s in self.strips])
         self._weights = self._coupling_weights()
@@ -140,7 +138,11 @@ class TokamakStack:
 
     def check_field(self, psi: Tensor, name: str = "psi") -> None:
         """Raise :class:`LatticeError` unless ``psi`` is complex ``[..., S, nu, nv]``."""
-        if not isinstance(psi, Tensor) or psi.dim() < 3 or tuple(psi.shape[-3:]) != self.field_shape:
+        if (
+            not isinstance(psi, Tensor)
+            or psi.dim() < 3
+            or tuple(psi.shape[-3:]) != self.field_shape
+        ):
             shape = tuple(psi.shape) if isinstance(psi, Tensor) else type(psi).__name__
             raise LatticeError(
                 f"{name} has shape {shape}; expected [..., {self.num_strips}, {self.nu}, {self.nv}]"
@@ -170,8 +172,9 @@ class TokamakStack:
         x, y, z = self.embedding()
         pts = np.stack([x, y, z], axis=-1)
         d = np.linalg.norm(pts[1:] - pts[:-1], axis=-1)
-        return torch.tensor(np.exp(-d / self.coupling_range), dtype=self.strip.real_dtype,
-                            device=self.device)
+        return torch.tensor(
+            np.exp(-d / self.coupling_range), dtype=self.strip.real_dtype, device=self.device
+        )
 
     # -------------------------------------------------------------- operators
     def laplacian(self, psi: Tensor) -> Tensor:

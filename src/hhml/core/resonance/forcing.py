@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip
 
 
-def boundary_cells(lattice: MobiusStrip) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+def boundary_cells(
+    lattice: MobiusStrip,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Source cells and their boundary arc coordinate.
 
     Returns
@@ -52,8 +54,8 @@ def boundary_cells(lattice: MobiusStrip) -> tuple[NDArray[np.int64], NDArray[np.
         ordered along the boundary. ``K = 2·nu`` except on the torus (``nu``).
     """
     nu, nv, L = lattice.nu, lattice.nv, lattice.length
-    i = np.arange(nu)
-    u = (i + 0.5) * lattice.du
+    i = np.arange(nu, dtype=np.int64)
+    u = np.asarray((i + 0.5) * lattice.du, dtype=np.float64)
     if lattice.topology == "torus":
         return i, np.zeros(nu, dtype=np.int64), u
     ii = np.concatenate([i, i])
@@ -118,7 +120,9 @@ def pinning_profile(lattice: MobiusStrip, sites: int, radius: float, seed: int) 
         return out
     uu, vv = lattice.coordinates()
     w = lattice.half_width
-    for u0, v0 in zip(rng.uniform(0, lattice.length, sites), rng.uniform(-w, w, sites)):
+    sites_u = rng.uniform(0, lattice.length, sites)
+    sites_v = rng.uniform(-w, w, sites)
+    for u0, v0 in zip(sites_u, sites_v, strict=True):
         d = _image_distance(lattice, uu, vv, float(u0), float(v0))
         out += torch.exp(-(d**2) / (2.0 * radius**2))
     return out

@@ -163,7 +163,8 @@ class Simulator:
         if self.batch is not None and (isinstance(self.batch, bool) or self.batch < 1):
             raise ConfigError(f"batch = {self.batch!r} is not valid; need an integer ≥ 1")
         self.state_shape: tuple[int, ...] = (
-            (*(() if self.batch is None else (self.batch,)), *lattice.field_shape)
+            *(() if self.batch is None else (self.batch,)),
+            *lattice.field_shape,
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
@@ -236,8 +237,9 @@ class Simulator:
         first = self._plist[0]
         self._source = None
         if self._c.use_sources:
-            prof = source_profile(self.chart, v("boundary_winding"), v("source_spread"),
-                                  self.seed + 1)
+            prof = source_profile(
+                self.chart, v("boundary_winding"), v("source_spread"), self.seed + 1
+            )
             self._source = self._per_strip(prof) * self._c.amplitude
         self._potential = None
         layouts = {(p.pinning_sites, p.pinning_radius) for p in self._plist}
@@ -246,8 +248,9 @@ class Simulator:
                 raise ConfigError(
                     "pinning_sites and pinning_radius must be the same for every batch element"
                 )
-            prof_v = pinning_profile(self.chart, first.pinning_sites, first.pinning_radius,
-                                     self.seed + 2)
+            prof_v = pinning_profile(
+                self.chart, first.pinning_sites, first.pinning_radius, self.seed + 2
+            )
             self._potential = self._per_strip(prof_v) * self._c.pinning
         rates = [p.pair_seeding * self.dt for p in self._plist]
         if max(rates) > 1.0:
@@ -277,7 +280,11 @@ class Simulator:
         kmax = 0.0
         if self.is_stack:
             assert isinstance(self.lattice, TokamakStack)
-            kmax = 4.0 * float(self.lattice.coupling_weights().max()) if self.lattice.num_strips > 1 else 0.0
+            kmax = (
+                4.0 * float(self.lattice.coupling_weights().max())
+                if self.lattice.num_strips > 1
+                else 0.0
+            )
         out = []
         for p in self._plist:
             mu = (p.diffusion + 1j * p.dispersion) * lam - p.spectral_filter * lam**2
@@ -309,8 +316,11 @@ class Simulator:
                 f"spectral_filter={p.spectral_filter:g}, coupling={p.coupling:g}, "
                 f"pinning={p.pinning:g} on this lattice (max |λ| ≈ "
                 f"{self.lattice.spectral_radius_bound():.4g}); use dt ≤ {0.95 * limit:.3g}"
-                + ("" if self.integrator.name == "etd" or self.is_stack else
-                   " or integrator='etd' with metric='flat'")
+                + (
+                    ""
+                    if self.integrator.name == "etd" or self.is_stack
+                    else " or integrator='etd' with metric='flat'"
+                )
             )
 
     # ------------------------------------------------------------ equation
@@ -332,7 +342,9 @@ class Simulator:
     def psi(self, value: Tensor) -> None:
         if not isinstance(value, Tensor) or tuple(value.shape) != self.state_shape:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            raise LatticeError(f"psi has shape {shape}; this simulator's state is {self.state_shape}")
+            raise LatticeError(
+                f"psi has shape {shape}; this simulator's state is {self.state_shape}"
+            )
         if not value.is_complex():
             raise LatticeError(f"psi has dtype {value.dtype}; expected {self.dtype}")
         self._psi = value.to(device=self.device, dtype=self.dtype)
@@ -384,7 +396,11 @@ class Simulator:
         """:meth:`rhs` without the shape check (the integrators' hot path)."""
         c = self._c
         lap = self.lattice.laplacian(psi)
-        out = c.growth * psi + c.diffusion * lap - c.cubic * (psi.real.square() + psi.imag.square()) * psi
+        out = (
+            c.growth * psi
+            + c.diffusion * lap
+            - c.cubic * (psi.real.square() + psi.imag.square()) * psi
+        )
         if c.use_filter:
             out = out - c.filter * self.lattice.laplacian(lap)
         return self._add_local_terms(out, psi, t)
@@ -486,7 +502,7 @@ class Simulator:
         """Advance to time ``t_end`` with steps of ``dt`` (the last step may be shorter)."""
         if not math.isfinite(t_end) or t_end < self.t:
             raise ConfigError(f"t_end = {t_end!r} is not valid; it must be ≥ t = {self.t:g}")
-        n = int(math.floor((t_end - self.t) / self.dt + 1e-9))
+        n = math.floor((t_end - self.t) / self.dt + 1e-9)
         self.step(n)
         rest = t_end - self.t
         if rest > 1e-12 * self.dt:
@@ -508,9 +524,7 @@ class Simulator:
             "step_count": self.step_count,
             "generator_state": self.generator.get_state(),
             "host_rng_state": self.host_rng.bit_generator.state,
-            "params": [
-                {f.name: getattr(p, f.name) for f in fields(p)} for p in self._plist
-            ],
+            "params": [{f.name: getattr(p, f.name) for f in fields(p)} for p in self._plist],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -80,9 +80,11 @@ class FlatSpectralBasis:
     def forward(self, psi: Tensor) -> Tensor:
         """Field ``[..., nu, nv]`` → spectral coefficients ``[..., nu, nv]``."""
         b, _, g, _ = self._mats(psi.dtype)
-        return torch.fft.fft((psi @ b) * g, dim=-2)
+        out: Tensor = torch.fft.fft((psi @ b) * g, dim=-2)
+        return out
 
     def inverse(self, coeffs: Tensor) -> Tensor:
         """Spectral coefficients → field (exact inverse of :meth:`forward`)."""
         _, bh, _, gc = self._mats(coeffs.dtype)
-        return (torch.fft.ifft(coeffs, dim=-2) * gc) @ bh
+        out: Tensor = (torch.fft.ifft(coeffs, dim=-2) * gc) @ bh
+        return out

@@ -46,7 +46,7 @@ class Integrator(ABC):
     def step(self, psi: Tensor, t: float, dt: float) -> Tensor:
         """Return the state after one step of size ``dt`` from ``(psi, t)``."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (optional hook, default: nothing to cache)
         """Recompute cached operators after the parameters or the lattice changed."""
 
     def amplification(self, z: NDArray[np.complex128]) -> NDArray[np.complex128] | None:
