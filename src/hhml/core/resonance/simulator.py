@@ -191,9 +191,17 @@ class Simulator:
             p.validate()
         if not isinstance(params, FieldParams) and len(plist) != self.batch:
             raise ConfigError(f"got {len(plist)} FieldParams for a batch of {self.batch}")
+        previous = getattr(self, "_params", None), getattr(self, "_plist", None)
         self._params = params if isinstance(params, FieldParams) else tuple(plist)
         self._plist = plist
-        self._build()
+        try:
+            self._build()
+        except Exception:
+            # a rejected change (e.g. dt now unstable) leaves the simulator as it was
+            self._params, self._plist = previous  # type: ignore[assignment]
+            if previous[0] is not None:
+                self._build()
+            raise
 
     def set_params(self, **changes: Any) -> None:
         """Change parameters of every batch element, e.g. ``sim.set_params(damping=0.2)``."""
@@ -242,6 +250,7 @@ class Simulator:
             )
             self._source = self._per_strip(prof) * self._c.amplitude
         self._potential = None
+        self._pinning_peak = 0.0
         layouts = {(p.pinning_sites, p.pinning_radius) for p in self._plist}
         if self._c.use_pinning:
             if len(layouts) > 1:
@@ -252,6 +261,7 @@ class Simulator:
                 self.chart, first.pinning_sites, first.pinning_radius, self.seed + 2
             )
             self._potential = self._per_strip(prof_v) * self._c.pinning
+            self._pinning_peak = float(prof_v.max())
         rates = [p.pair_seeding * self.dt for p in self._plist]
         if max(rates) > 1.0:
             raise ConfigError(
@@ -290,7 +300,10 @@ class Simulator:
             mu = (p.diffusion + 1j * p.dispersion) * lam - p.spectral_filter * lam**2
             if isinstance(self.integrator, INTEGRATORS["etd"]):
                 mu = np.zeros(0, dtype=np.complex128)  # linear part is exact
-            extra = -(p.coupling * kmax + p.pinning) * np.linspace(0.0, 1.0, 11)
+            # the pinning potential is V₀ times a sum of Gaussians: its peak can exceed V₀
+            extra = -(p.coupling * kmax + p.pinning * self._pinning_peak) * np.linspace(
+                0.0, 1.0, 11
+            )
             out.append(np.concatenate([mu, extra]))
         return np.concatenate(out).astype(np.complex128)
 

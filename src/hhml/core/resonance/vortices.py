@@ -148,7 +148,10 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
         charge = torch.where(past_seam, -charge, charge)
     if chart.periodic_v:
         v = torch.remainder(v + chart.half_width, 2 * chart.half_width) - chart.half_width
-    rms = psi.abs().pow(2).mean().sqrt().clamp_min(torch.finfo(chart.u.dtype).tiny)
+    # rms per field (over the last two dims), so a batch neighbour cannot change a depth
+    rms_field = psi.abs().pow(2).mean(dim=(-2, -1)).sqrt()
+    rms = rms_field[tuple(idx[:, :-2].T)] if idx.shape[1] > 2 else rms_field.expand(len(idx))
+    rms = rms.clamp_min(torch.finfo(chart.u.dtype).tiny)
     mean_corner = (f00.abs() + f10.abs() + f11.abs() + f01.abs()) / 4.0
     depth = (1.0 - mean_corner / rms).clamp(0.0, 1.0)
     return VortexSet(
