@@ -141,7 +141,8 @@ class MobiusStrip:
         )
         self._v_np: NDArray[np.float64] = np.asarray(
             # (j + ½ − nv/2) is exact in binary, so −v_j == v_{nv−1−j} holds bit for bit
-            (np.arange(nv) + 0.5 - nv / 2) * self.dv, dtype=np.float64
+            (np.arange(nv) + 0.5 - nv / 2) * self.dv,
+            dtype=np.float64,
         )
         self.u = torch.tensor(self._u_np, dtype=self.real_dtype, device=self.device)
         self.v = torch.tensor(self._v_np, dtype=self.real_dtype, device=self.device)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from hhml.config.schema import FieldParams
 from hhml.core.mobius import MobiusStrip, TokamakStack
+from hhml.core.resonance.flat_kernels import flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_profile
 from hhml.core.resonance.imprint import imprint_pair
 from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
@@ -85,6 +86,12 @@ class Simulator:
         ``"uniform"`` (ψ = initial_amplitude) or ``"zero"``.
     check_every
         Steps between finiteness checks (each one synchronises the device).
+    compiled
+        Flat-metric single strips evaluate the right-hand side with the fused
+        kernels of :mod:`~hhml.core.resonance.flat_kernels`: ``None`` compiles
+        them (torch.compile) for grids of at least ``MIN_COMPILED_NODES`` nodes,
+        ``True`` always, ``False`` never (eager). Both give the same numbers to
+        rounding.
 
     Attributes
     ----------
@@ -109,6 +116,7 @@ class Simulator:
         initial: str = "noise",
         initial_amplitude: float = 0.1,
         check_every: int = 20,
+        compiled: bool | None = None,
     ) -> None:
         if not isinstance(lattice, (MobiusStrip, TokamakStack)):
             raise LatticeError(
@@ -151,6 +159,9 @@ class Simulator:
         self.dt = float(dt)
         self.seed = seed
         self.check_every = check_every
+        self.compiled = compiled
+        # the fused flat kernels cover every term except the spectral filter and coupling
+        self._fused = not self.is_stack and self.chart.metric == "flat"
         if params is None:
             params = FieldParams()
         if isinstance(params, FieldParams):
@@ -225,6 +236,16 @@ class Simulator:
         """Precompute everything the hot loop needs from the parameters."""
         v = self._values
         one = 1.0
+        self._raw = {
+            name: v(name)
+            for name in (
+                "damping",
+                "diffusion",
+                "dispersion",
+                "nonlinearity",
+                "nonlinear_frequency",
+            )
+        }
         self._c = _Coefficients(
             growth=one - v("damping"),
             diffusion=v("diffusion") + 1j * v("dispersion"),
@@ -392,22 +413,46 @@ class Simulator:
         c = self._c
         if self._potential is not None:
             out = out - self._potential * psi
-        if self._source is not None:
-            phase = c.frequency * t
-            rot = (
-                torch.polar(torch.ones_like(phase), -phase)
-                if isinstance(phase, Tensor)
-                else complex(math.cos(phase), -math.sin(phase))
-            )
-            out = out + self._source * rot
+        source = self._source_at(t)
+        if source is not None:
+            out = out + source
         if c.use_coupling:
             assert isinstance(self.lattice, TokamakStack)
             out = out + c.coupling * self.lattice.coupling(psi)
         return out
 
+    def _source_at(self, t: float) -> Tensor | None:
+        if self._source is None:
+            return None
+        phase = self._c.frequency * t
+        rot = (
+            torch.polar(torch.ones_like(phase), -phase)
+            if isinstance(phase, Tensor)
+            else complex(math.cos(phase), -math.sin(phase))
+        )
+        out: Tensor = self._source * rot
+        return out
+
     def rhs_unchecked(self, psi: Tensor, t: float) -> Tensor:
         """:meth:`rhs` without the shape check (the integrators' hot path)."""
         c = self._c
+        if self._fused:
+            chart = self.chart
+            out = flat_cgl_rhs(
+                psi,
+                topology=chart.topology,
+                edge=chart.edge,
+                twist=chart.twist,
+                du=chart.du,
+                dv=chart.dv,
+                potential=self._potential,
+                source=self._source_at(t),
+                compiled=self.compiled,
+                **self._raw,
+            )
+            if c.use_filter:
+                out = out - c.filter * chart.laplacian(chart.laplacian(psi))
+            return out
         lap = self.lattice.laplacian(psi)
         out = (
             c.growth * psi
