@@ -67,7 +67,8 @@ class FieldParams(Section):
     where Δ is the seam-aware lattice Laplacian, V the pinning potential (depth V₀
     at ``pinning_sites`` random sites of radius ``pinning_radius``), S the boundary
     sources (amplitude A, frequency ω, per-source amplitude spread σ_A, boundary
-    phase winding m) and η complex white noise with ⟨η η*⟩ = δ(x − x′)δ(t − t′).
+    phase winding m) and η complex lattice white noise,
+    ⟨η_i(t) η_j*(t′)⟩ = δ_ij δ(t − t′) per node (each step adds √(2T·dt)·ξ, ⟨|ξ|²⟩ = 1).
 
     Units: time in lattice time units, length in lattice length units; rates are
     per unit time, D, α in length²/time, ν₄ in length⁴/time.
