@@ -25,7 +25,8 @@ from torch import Tensor
 
 from hhml.config.schema import FieldParams
 from hhml.core.mobius import MobiusStrip, TokamakStack
-from hhml.core.resonance.flat_kernels import flat_cgl_rhs
+from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs
+from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_profile
 from hhml.core.resonance.imprint import imprint_pair
 from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
@@ -89,9 +90,10 @@ class Simulator:
     compiled
         Flat-metric single strips evaluate the right-hand side with the fused
         kernels of :mod:`~hhml.core.resonance.flat_kernels`: ``None`` compiles
-        them (torch.compile) for grids of at least ``MIN_COMPILED_NODES`` nodes,
-        ``True`` always, ``False`` never (eager). Both give the same numbers to
-        rounding.
+        them for grids of at least ``MIN_COMPILED_NODES`` nodes, ``True``
+        always, ``False`` never (eager). Compiled means the C++/OpenMP kernel of
+        :mod:`~hhml.core.resonance.cpp_kernels` on CPU with scalar parameters,
+        else the torch.compile kernels. All give the same numbers to rounding.
 
     Attributes
     ----------
@@ -162,6 +164,12 @@ class Simulator:
         self.compiled = compiled
         # the fused flat kernels cover every term except the spectral filter and coupling
         self._fused = not self.is_stack and self.chart.metric == "flat"
+        nodes = self.chart.nu * self.chart.nv
+        # the hand-written C++ kernel (CPU, scalar parameters) is the fastest path; it is
+        # built on first use, so small grids skip it unless asked for explicitly
+        self._use_cpp = self._fused and (
+            compiled is True or (compiled is None and nodes >= MIN_COMPILED_NODES)
+        )
         if params is None:
             params = FieldParams()
         if isinstance(params, FieldParams):
@@ -438,6 +446,18 @@ class Simulator:
         c = self._c
         if self._fused:
             chart = self.chart
+            source = self._source_at(t)
+            out_cpp = (
+                cpp_flat_cgl_rhs(
+                    psi, chart, c.growth, c.diffusion, c.cubic, self._potential, source
+                )
+                if self._use_cpp
+                else None
+            )
+            if out_cpp is not None:
+                if c.use_filter:
+                    out_cpp = out_cpp - c.filter * chart.laplacian(chart.laplacian(psi))
+                return out_cpp
             out = flat_cgl_rhs(
                 psi,
                 topology=chart.topology,
@@ -446,7 +466,7 @@ class Simulator:
                 du=chart.du,
                 dv=chart.dv,
                 potential=self._potential,
-                source=self._source_at(t),
+                source=source,
                 compiled=self.compiled,
                 **self._raw,
             )

@@ -1,0 +1,150 @@
+"""Hand-written C++/OpenMP kernel for the flat-metric CGL right-hand side (CPU).
+
+One pass over the field computes ``(1 − γ)ψ + (D + iα)Δψ − (g + iβ)|ψ|²ψ − Vψ + S``
+with the seam-aware five-point Laplacian; the two seam rows enter as small ghost rows
+(flip and twist applied here, in Python), the v edges as periodic neighbours or
+cell-centred ghosts. The source is ``csrc/flat_cgl.cpp``; it is compiled with
+``torch.utils.cpp_extension.load`` on first use (about a minute, then cached by torch in
+``~/.cache/torch_extensions``).
+
+This is the fastest CPU path (the inductor-generated kernels of
+:mod:`~hhml.core.resonance.flat_kernels` are the portable one). If compilation is not
+possible the caller falls back to those, and :data:`CPP_STATUS` records why — never
+silently. Set ``HHML_CPP_KERNELS=0`` to disable it.
+
+Public names: :func:`cpp_flat_cgl_rhs`, :data:`CPP_STATUS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from hhml.core.mobius import MobiusStrip
+
+_LOG = logging.getLogger(__name__)
+_SOURCE = Path(__file__).parent / "csrc" / "flat_cgl.cpp"
+_LOCK = threading.Lock()
+
+
+@dataclass
+class CppStatus:
+    """Whether the C++ kernel is built (``ok``), unavailable (``reason``) or not tried."""
+
+    tried: bool = False
+    ok: bool = False
+    reason: str = ""
+
+
+#: Build state of the C++ kernel.
+CPP_STATUS = CppStatus()
+_MODULE: ModuleType | None = None
+
+
+def _simd_flags() -> list[str]:
+    """``-mavx2 -mfma`` when this x86 CPU has them (the build is cached per flag set)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+    return ["-march=native"] if "avx2" in flags and "fma" in flags else []
+
+
+def _load() -> ModuleType | None:
+    global _MODULE
+    with _LOCK:
+        if CPP_STATUS.tried:
+            return _MODULE
+        CPP_STATUS.tried = True
+        if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
+            CPP_STATUS.reason = "disabled by HHML_CPP_KERNELS=0"
+            return None
+        try:
+            from torch.utils.cpp_extension import load
+
+            simd = _simd_flags()
+            _MODULE = load(
+                name="hhml_flat_cgl_v4" + ("_avx2" if simd else ""),
+                sources=[str(_SOURCE)],
+                extra_cflags=["-O3", "-fopenmp", *simd],
+                extra_ldflags=["-fopenmp"],
+                verbose=False,
+            )
+            CPP_STATUS.ok = True
+        except Exception as exc:  # compiler, ninja or headers missing: fall back, loudly
+            CPP_STATUS.reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            _LOG.warning(
+                "HHmL C++ kernel unavailable (%s); using the torch kernels", CPP_STATUS.reason
+            )
+        return _MODULE
+
+
+def cpp_flat_cgl_rhs(
+    psi: Tensor,
+    chart: MobiusStrip,
+    growth: float,
+    diffusion: complex,
+    cubic: complex,
+    potential: Tensor | None,
+    source: Tensor | None,
+) -> Tensor | None:
+    """The CGL right-hand side by the C++ kernel, or None where it does not apply.
+
+    Applies to CPU, contiguous ``[..., nu, nv]`` complex fields with scalar coefficients,
+    a real ``[nu, nv]`` potential (or None) and a complex ``[nu, nv]`` source (or None)
+    of the field's precision. Returns None otherwise, or when the kernel cannot be built.
+
+    Parameters
+    ----------
+    growth, diffusion, cubic
+        ``1 − γ`` (1/time), ``D + iα`` (length²/time), ``g + iβ`` (1/(|ψ|²·time)).
+    """
+    if psi.device.type != "cpu" or not psi.is_contiguous() or psi.dim() < 2:
+        return None
+    for coefficient in (growth, diffusion, cubic):
+        if isinstance(coefficient, Tensor):
+            return None
+    real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
+    shape = (chart.nu, chart.nv)
+    if potential is not None and (tuple(potential.shape) != shape or potential.dtype != real):
+        return None
+    if source is not None and (tuple(source.shape) != shape or source.dtype != psi.dtype):
+        return None
+    module = _load()
+    if module is None:
+        return None
+    first, last = psi[..., 0, :], psi[..., -1, :]
+    if chart.flip:
+        first, last = first.flip(-1), last.flip(-1)
+    phase = chart.seam_phase
+    ghost_up = (first * phase if phase is not None else first).contiguous()
+    ghost_dn = (last * phase.conjugate() if phase is not None else last).contiguous()
+    empty_r = torch.empty(0, dtype=real)
+    empty_c = torch.empty(0, dtype=psi.dtype)
+    diffusion, cubic = complex(diffusion), complex(cubic)
+    out: Tensor = module.flat_cgl_rhs(
+        psi,
+        ghost_up,
+        ghost_dn,
+        empty_r if potential is None else potential.contiguous(),
+        empty_c if source is None else source.contiguous(),
+        chart.periodic_v,
+        chart.ghost_sign,
+        1.0 / chart.du**2,
+        1.0 / chart.dv**2,
+        float(growth),
+        diffusion.real,
+        diffusion.imag,
+        cubic.real,
+        cubic.imag,
+    )
+    return out
