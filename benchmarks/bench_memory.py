@@ -44,7 +44,8 @@ def main() -> None:
     extra = (peak - baseline) / 1024
     print(
         f"{args.n}² complex64, {args.steps} RK4 steps ({args.compiled}): "
-        f"field {field_mib:.0f} MiB, peak extra {extra:.0f} MiB = {extra / field_mib:.1f} × field (state included)"
+        f"field {field_mib:.0f} MiB, peak extra {extra:.0f} MiB = "
+        f"{extra / field_mib:.1f} × field (state included)"
     )
 
 
