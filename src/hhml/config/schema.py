@@ -21,7 +21,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from hhml.config.agent import AgentConfig
+from hhml.config.env import EnvConfig
 from hhml.config.specs import Section, spec, validate_section
+from hhml.config.training import TrainingConfig
 from hhml.errors import ConfigError
 
 __all__ = [
@@ -334,11 +337,20 @@ class HHmLConfig:
         Physical parameters of the field equation.
     simulation : SimulationConfig
         Numerical settings of a run.
+    env : EnvConfig
+        The RL environment (:mod:`hhml.ml.env`).
+    agent : AgentConfig
+        The RL algorithm and its hyperparameters (:mod:`hhml.ml.rl`).
+    training : TrainingConfig
+        The training loop (:mod:`hhml.ml.training`).
     """
 
     lattice: LatticeConfig = dataclasses.field(default_factory=LatticeConfig)
     dynamics: FieldParams = dataclasses.field(default_factory=FieldParams)
     simulation: SimulationConfig = dataclasses.field(default_factory=SimulationConfig)
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
 
     def __post_init__(self) -> None:
         self.validate()
