@@ -210,6 +210,14 @@ def test_lattice_and_simulation_defaults() -> None:
 
 
 def test_hhml_config_sections_and_type_check() -> None:
-    assert list(HHmLConfig.section_types()) == ["lattice", "dynamics", "simulation"]
+    assert list(HHmLConfig.section_types()) == [
+        "lattice",
+        "dynamics",
+        "simulation",
+        "env",
+        "controls",
+        "agent",
+        "training",
+    ]
     with pytest.raises(ConfigError, match="section 'dynamics' must be a FieldParams, got dict"):
         HHmLConfig(dynamics={"damping": 0.1})  # type: ignore[arg-type]

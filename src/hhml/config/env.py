@@ -1,6 +1,6 @@
 """Config section ``env``: the RL environment over the simulation.
 
-Public names: ``EnvConfig``.
+Public names: ``EnvConfig``, ``TASKS``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,21 @@ from typing import ClassVar
 
 from hhml.config.specs import Section, spec
 
-__all__ = ["EnvConfig"]
+__all__ = ["TASKS", "EnvConfig"]
+
+#: Reward tasks of :class:`hhml.ml.env.MobiusVortexEnv`.
+TASKS = ("target_density", "lattice_order", "persistence")
 
 
 @dataclass
 class EnvConfig(Section):
-    """Settings of :class:`hhml.ml.env.MobiusVortexEnv` (config section ``env``)."""
+    """Settings of :class:`hhml.ml.env.MobiusVortexEnv` (config section ``env``).
+
+    One environment step applies the 23 controls, integrates ``steps_per_action``
+    simulator steps and measures the field with the fixed vortex detector. The
+    reward of every task is in [0, 1]; a collapsed or numerically unstable field
+    scores ``failure_reward`` and ends its episode.
+    """
 
     section_name: ClassVar[str] = "env"
 
@@ -26,3 +35,46 @@ class EnvConfig(Section):
         doc="gymnasium id of the environment to train on",
     )
     num_envs: int = spec(1, low=1, high=4096, integer=True, doc="environments batched together")
+    steps_per_action: int = spec(
+        5, low=1, high=10_000, integer=True, doc="simulator steps per environment step (K)"
+    )
+    horizon: int = spec(
+        40, low=2, high=10**6, integer=True, doc="environment steps per episode (truncation)"
+    )
+    task: str = spec("target_density", choices=TASKS, doc="what the reward measures")
+    target_density: float = spec(
+        0.03, low=1e-4, high=0.3, doc="target vortex density (vortices per plaquette)"
+    )
+    density_tolerance: float = spec(
+        0.02, low=1e-4, high=1.0, doc="width σ of the density reward exp(−((ρ−ρ*)/σ)²)"
+    )
+    lifetime_scale: float = spec(
+        5.0, low=1e-3, doc="τ of the persistence reward 1 − exp(−⟨lifetime⟩/τ) (time)"
+    )
+    quality_weight: float = spec(
+        0.2, low=0.0, high=1.0, doc="weight of the core-quality term (the task term gets 1 − w)"
+    )
+    min_vortices_for_order: int = spec(
+        7, low=2, integer=True, doc="vortices needed before |ψ₆| counts (else 0)"
+    )
+    collapse_rms: float = spec(
+        1e-2, low=0.0, doc="rms |ψ| below which the field counts as collapsed"
+    )
+    failure_reward: float = spec(
+        -1.0, low=-10.0, high=0.0, doc="reward of a collapsed or unstable step (ends the episode)"
+    )
+    track_distance: float = spec(
+        0.5, low=1e-3, doc="largest vortex displacement per env step the tracker links (length)"
+    )
+    antivortex_strength: float = spec(
+        0.0, low=0.0, high=1.0, doc="initial antivortex imprint strength s (control 20)"
+    )
+    annihilation_radius: float = spec(
+        0.2, low=1e-3, high=10.0, doc="initial annihilation envelope radius (control 21, length)"
+    )
+    quality_threshold: float = spec(
+        0.5, low=0.0, high=1.0, doc="initial core depth a targeted vortex needs (control 22)"
+    )
+    preserve_ratio: float = spec(
+        1.0, low=0.0, high=1.0, doc="initial preserve ratio p (control 23)"
+    )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from hhml.config.agent import AgentConfig
+from hhml.config.controls import ControlsConfig
 from hhml.config.env import EnvConfig
 from hhml.config.specs import Section, spec, validate_section
 from hhml.config.training import TrainingConfig
@@ -325,6 +326,7 @@ class HHmLConfig:
     ``agent``, ``training``) is adding one field here::
 
         env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    controls: ControlsConfig = dataclasses.field(default_factory=ControlsConfig)
 
     The loader, ``config_to_dict``/``dump_config`` and validation discover sections
     from these fields; a config group directory ``configs/env/`` then works too.
@@ -339,6 +341,8 @@ class HHmLConfig:
         Numerical settings of a run.
     env : EnvConfig
         The RL environment (:mod:`hhml.ml.env`).
+    controls : ControlsConfig
+        Ranges of the 23 control parameters the agent's actions map to.
     agent : AgentConfig
         The RL algorithm and its hyperparameters (:mod:`hhml.ml.rl`).
     training : TrainingConfig
@@ -349,6 +353,7 @@ class HHmLConfig:
     dynamics: FieldParams = dataclasses.field(default_factory=FieldParams)
     simulation: SimulationConfig = dataclasses.field(default_factory=SimulationConfig)
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    controls: ControlsConfig = dataclasses.field(default_factory=ControlsConfig)
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
 

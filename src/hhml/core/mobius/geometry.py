@@ -128,7 +128,10 @@ def band_points(
     ndarray
         Points, shape ``[*broadcast(u, v).shape, 3]``.
     """
-    u, v = np.broadcast_arrays(np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64))
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    np.broadcast_shapes(u.shape, v.shape)  # raises on incompatible shapes
+    # the centreline and its frame depend on u only: evaluate them on u's own shape
+    # (e.g. [nu, 1]) and broadcast against v at the end
     phi = 2.0 * math.pi * u / length
     c = centreline.point(phi)
     n1, n2 = centreline.frame(phi)
@@ -167,15 +170,24 @@ def band_metric(
         Arrays of shape ``broadcast(u, v).shape`` (dimensionless for v,
         (length/length)² for u since u and X share length units).
     """
-    u, v = np.broadcast_arrays(np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64))
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+
+    # the four stencil points of each derivative in one band_points call: a new axis
+    # of length 4 in front of the chart axes (after any leading centreline axis)
+    stencil = np.array([2.0, 1.0, -1.0, -2.0]).reshape(4, *([1] * max(u.ndim, v.ndim)))
+    axis = -(max(u.ndim, v.ndim) + 2)
 
     def derivative(shift_u: float, shift_v: float) -> FloatArray:
-        def at(k: float) -> FloatArray:
-            return band_points(
-                centreline, topology, u + k * shift_u, v + k * shift_v, length, half_width
-            )
-
-        return (-at(2.0) + 8.0 * at(1.0) - 8.0 * at(-1.0) + at(-2.0)) / 12.0
+        pts = band_points(
+            centreline,
+            topology,
+            u + stencil * shift_u,
+            v + stencil * shift_v,
+            length,
+            half_width,
+        )
+        p2, p1, m1, m2 = (np.take(pts, k, axis=axis) for k in range(4))
+        return np.asarray((-p2 + 8.0 * p1 - 8.0 * m1 + m2) / 12.0, dtype=np.float64)
 
     hu = 1e-3 * length / (2.0 * math.pi)
     hv = 1e-3 * half_width

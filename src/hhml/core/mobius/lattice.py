@@ -254,10 +254,11 @@ class MobiusStrip:
         # sharing one value per face is what makes the operator symmetric.
         a_minus = u_minus(a_plus, self.flip)
         b = torch.tensor(b_faces, **rd)  # type: ignore[arg-type]
-        b_minus, b_plus = b[:, :-1], b[:, 1:]
+        # (leading dims: a batched centreline gives coefficients [M, nu, nv])
+        b_minus, b_plus = b[..., :-1], b[..., 1:]
         if self.periodic_v:
             b_minus = b_minus.clone()
-            b_minus[:, 0] = b_plus[:, -1]
+            b_minus[..., 0] = b_plus[..., -1]
         sg = torch.tensor(sqrt_g, **rd)  # type: ignore[arg-type]
         self._area = (sg * du * dv).to(self.real_dtype)
         self._coef64 = (
@@ -321,7 +322,10 @@ class MobiusStrip:
 
 
 def band_laplacian(
-    psi: Tensor, chart: MobiusStrip, coefficients: tuple[Tensor, ...] | None
+    psi: Tensor,
+    chart: MobiusStrip,
+    coefficients: tuple[Tensor, ...] | None,
+    seam_phase: complex | Tensor | None = None,
 ) -> Tensor:
     """Five-point finite-volume Laplacian on the chart of ``chart``.
 
@@ -334,9 +338,13 @@ def band_laplacian(
     coefficients
         ``(c_u+, c_u−, c_v+, c_v−)`` face coefficients already divided by the
         cell area factor (broadcastable to ``psi``), or None for the flat metric.
+    seam_phase
+        ``e^{iθ}`` applied at the seam; default the chart's. A complex tensor
+        broadcastable to ``psi[..., :1, :]`` gives per-element twists.
     """
-    up = u_plus(psi, chart.flip, chart.seam_phase)
-    dn = u_minus(psi, chart.flip, chart.seam_phase)
+    phase = chart.seam_phase if seam_phase is None else seam_phase
+    up = u_plus(psi, chart.flip, phase)
+    dn = u_minus(psi, chart.flip, phase)
     rt = v_plus(psi, chart.periodic_v, chart.ghost_sign)
     lt = v_minus(psi, chart.periodic_v, chart.ghost_sign)
     if coefficients is None:

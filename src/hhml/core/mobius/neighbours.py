@@ -18,10 +18,11 @@ import torch
 from torch import Tensor
 
 
-def u_plus(psi: Tensor, flip: bool, phase: complex | None = None) -> Tensor:
+def u_plus(psi: Tensor, flip: bool, phase: complex | Tensor | None = None) -> Tensor:
     """Value of the +u neighbour at every node, shape as ``psi``.
 
-    ``phase`` is ``e^{iθ}`` (None for θ = 0 or for real coefficient arrays).
+    ``phase`` is ``e^{iθ}`` (None for θ = 0 or for real coefficient arrays); a
+    complex tensor broadcastable to ``psi[..., :1, :]`` gives one phase per element.
     """
     seam = psi[..., :1, :]
     if flip:
@@ -31,14 +32,14 @@ def u_plus(psi: Tensor, flip: bool, phase: complex | None = None) -> Tensor:
     return torch.cat([psi[..., 1:, :], seam], dim=-2)
 
 
-def u_minus(psi: Tensor, flip: bool, phase: complex | None = None) -> Tensor:
+def u_minus(psi: Tensor, flip: bool, phase: complex | Tensor | None = None) -> Tensor:
     """Value of the −u neighbour at every node; ``phase`` is the same ``e^{iθ}``
     as in :func:`u_plus` (its conjugate is applied here)."""
     seam = psi[..., -1:, :]
     if flip:
         seam = seam.flip(-1)
     if phase is not None:
-        seam = seam * phase.conjugate()
+        seam = seam * (phase.conj() if isinstance(phase, Tensor) else phase.conjugate())
     return torch.cat([seam, psi[..., :-1, :]], dim=-2)
 
 

@@ -120,6 +120,11 @@ class TokamakStack:
         return (self.num_strips, self.nu, self.nv)
 
     @property
+    def seam_phase(self) -> complex | None:
+        """``e^{iθ}`` shared by all strips (None for θ = 0)."""
+        return self.strip.seam_phase
+
+    @property
     def twist(self) -> float:
         """Seam twist θ shared by all strips."""
         return self.strip.twist

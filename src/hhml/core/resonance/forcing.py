@@ -69,6 +69,7 @@ def source_profile(
     winding: Tensor | float,
     spread: Tensor | float,
     seed: int,
+    twist: Tensor | float | None = None,
 ) -> Tensor:
     """``(1 + σ_A ζ) e^{iΦ}`` on the boundary cells, zero elsewhere.
 
@@ -81,6 +82,9 @@ def source_profile(
         per-batch values.
     seed
         Seed of the quenched amplitudes ζ.
+    twist
+        Seam twist θ; default the lattice's. A tensor ``[B, 1]`` gives per-batch
+        twists (a :class:`~hhml.core.mobius.LatticeEnsemble`).
 
     Returns
     -------
@@ -93,7 +97,8 @@ def source_profile(
     dev = lattice.device
     s_t = torch.as_tensor(s, dtype=rd, device=dev)
     zeta_t = torch.as_tensor(zeta, dtype=rd, device=dev)
-    L, theta = lattice.length, lattice.twist
+    L = lattice.length
+    theta = lattice.twist if twist is None else twist
     per_length = math.pi if lattice.topology == "mobius" else 2.0 * math.pi
     m = winding.reshape(-1, 1).to(rd) if isinstance(winding, Tensor) else winding
     sigma = spread.reshape(-1, 1).to(rd) if isinstance(spread, Tensor) else spread

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from hhml.config.schema import FieldParams
-from hhml.core.mobius import MobiusStrip, TokamakStack
+from hhml.core.mobius import LatticeEnsemble, MobiusStrip, TokamakStack
 from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs
 from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_profile
@@ -181,6 +181,11 @@ class Simulator:
             self.batch = len(params)
         if self.batch is not None and (isinstance(self.batch, bool) or self.batch < 1):
             raise ConfigError(f"batch = {self.batch!r} is not valid; need an integer ≥ 1")
+        if isinstance(lattice, LatticeEnsemble) and self.batch != lattice.size:
+            raise ConfigError(
+                f"batch = {self.batch} but the LatticeEnsemble has {lattice.size} elements; "
+                "a simulator on an ensemble advances one field per element"
+            )
         self.state_shape: tuple[int, ...] = (
             *(() if self.batch is None else (self.batch,)),
             *lattice.field_shape,
@@ -222,6 +227,22 @@ class Simulator:
                 self._build()
             raise
 
+    def update_params(
+        self, params: FieldParams | Sequence[FieldParams], check_stability: bool = True
+    ) -> None:
+        """Set :attr:`params`; ``check_stability=False`` skips the dt stability check.
+
+        Skip it only when stability has been established for every parameter
+        set that can occur (as :class:`hhml.ml.env.MobiusVortexCore` does for
+        its whole control box once, at construction); the NaN check while
+        stepping still applies.
+        """
+        self._check_stability = check_stability
+        try:
+            self.params = params  # type: ignore[assignment]
+        finally:
+            self._check_stability = True
+
     def set_params(self, **changes: Any) -> None:
         """Change parameters of every batch element, e.g. ``sim.set_params(damping=0.2)``."""
         self.params = (
@@ -229,6 +250,14 @@ class Simulator:
             if isinstance(self._params, FieldParams)
             else tuple(p.replace(**changes) for p in self._params)
         )
+
+    def rebuild(self) -> None:
+        """Recompute the forcing and stability check after the lattice changed in place
+        (e.g. :meth:`~hhml.core.mobius.LatticeEnsemble.set_geometry`).
+
+        Raises :class:`NumericalInstabilityError` if ``dt`` is no longer stable.
+        """
+        self._build()
 
     def _values(self, name: str) -> Any:
         vals = [float(getattr(p, name)) for p in self._plist]
@@ -274,8 +303,9 @@ class Simulator:
         first = self._plist[0]
         self._source = None
         if self._c.use_sources:
+            twist = self.lattice.twists() if isinstance(self.lattice, LatticeEnsemble) else None
             prof = source_profile(
-                self.chart, v("boundary_winding"), v("source_spread"), self.seed + 1
+                self.chart, v("boundary_winding"), v("source_spread"), self.seed + 1, twist
             )
             self._source = self._per_strip(prof) * self._c.amplitude
         self._potential = None
@@ -300,7 +330,8 @@ class Simulator:
         self._seed_prob = rates
         self._built_twist = self.chart.twist
         self.integrator.prepare()
-        self.check_time_step(self.dt)
+        if getattr(self, "_check_stability", True):
+            self.check_time_step(self.dt)
 
     def _per_strip(self, prof: Tensor) -> Tensor:
         """Insert the strip axis for stacks: ``[B?, nu, nv]`` → ``[B?, 1, nu, nv]``."""

@@ -42,7 +42,7 @@ def _chart(lattice: MobiusStrip | TokamakStack) -> MobiusStrip:
 def _edge_angles(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> Tensor:
     """Sum of the four wrapped edge phase differences of every plaquette (radians)."""
     chart = _chart(lattice)
-    up = u_plus(psi, chart.flip, chart.seam_phase)  # corner (i+1, j) for every (i, j)
+    up = u_plus(psi, chart.flip, lattice.seam_phase)  # corner (i+1, j) for every (i, j)
     if chart.periodic_v:
         a, b = psi, up
         c, d = torch.roll(up, -1, dims=-1), torch.roll(psi, -1, dims=-1)
@@ -127,7 +127,7 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
     charges = winding_numbers(psi, lattice)
     chart = _chart(lattice)
     idx = torch.nonzero(charges, as_tuple=False)
-    up = u_plus(psi, chart.flip, chart.seam_phase)
+    up = u_plus(psi, chart.flip, lattice.seam_phase)
     if chart.periodic_v:
         corners = (psi, up, torch.roll(up, -1, dims=-1), torch.roll(psi, -1, dims=-1))
     else:

@@ -1,10 +1,41 @@
 """Gymnasium environments over the Möbius-lattice simulation.
 
-Public names: ``make_vector_env``, ``MOBIUS_ENV_ID``.
+Importing this package registers ``hhml/MobiusVortex-v0`` with gymnasium::
+
+    import gymnasium as gym
+    import hhml.ml.env
+    env = gym.make("hhml/MobiusVortex-v0")
+
+Public names: ``MobiusVortexEnv``, ``MobiusVortexVecEnv``, ``MobiusVortexCore``,
+``CONTROLS``, ``ControlMap``, ``OBSERVATION_FEATURES``, ``default_env_config``,
+``make_vector_env``, ``MOBIUS_ENV_ID``.
 """
 
 from __future__ import annotations
 
-from hhml.ml.env.factory import MOBIUS_ENV_ID, make_vector_env
+import gymnasium as gym
 
-__all__ = ["MOBIUS_ENV_ID", "make_vector_env"]
+from hhml.ml.env.controls import CONTROLS, ControlMap
+from hhml.ml.env.core import OBSERVATION_FEATURES, MobiusVortexCore, default_env_config
+from hhml.ml.env.factory import MOBIUS_ENV_ID, make_vector_env
+from hhml.ml.env.mobius import MobiusVortexEnv
+from hhml.ml.env.vector import MobiusVortexVecEnv
+
+__all__ = [
+    "CONTROLS",
+    "MOBIUS_ENV_ID",
+    "OBSERVATION_FEATURES",
+    "ControlMap",
+    "MobiusVortexCore",
+    "MobiusVortexEnv",
+    "MobiusVortexVecEnv",
+    "default_env_config",
+    "make_vector_env",
+]
+
+if MOBIUS_ENV_ID not in gym.registry:
+    gym.register(
+        id=MOBIUS_ENV_ID,
+        entry_point="hhml.ml.env.mobius:MobiusVortexEnv",
+        vector_entry_point="hhml.ml.env.vector:MobiusVortexVecEnv",
+    )

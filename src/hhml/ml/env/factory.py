@@ -56,5 +56,7 @@ def make_vector_env(
             vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
         )
     except gym.error.Error as exc:
-        raise ConfigError(f"env.id = {env_id!r} is not a usable gymnasium environment: {exc}") from exc
+        raise ConfigError(
+            f"env.id = {env_id!r} is not a usable gymnasium environment: {exc}"
+        ) from exc
     return envs

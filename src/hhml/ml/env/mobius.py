@@ -1,0 +1,110 @@
+"""``MobiusVortexEnv``: the gymnasium environment ``hhml/MobiusVortex-v0``.
+
+An agent steers the 23 control parameters of DESIGN §5 of a field on a stack of
+embedded Möbius strips, and is rewarded from the fixed vortex detector.
+
+Action
+    ``Box(−1, 1, (23,), float32)``, mapped affinely to the ranges of the
+    ``controls`` config section (:mod:`hhml.ml.env.controls`), in the order of
+    DESIGN §5. Every control acts on the dynamics (tested one by one).
+Observation
+    ``Box(−inf, inf, (36,), float32)``: the 13 features of
+    :data:`~hhml.ml.env.core.OBSERVATION_FEATURES` followed by the current 23
+    control values normalised to [−1, 1] (table in ``docs/environment.md``).
+Reward
+    In [0, 1] for task ``env.task`` (:mod:`hhml.ml.env.rewards`), every term in
+    ``info["reward_terms"]``; a collapsed (rms |ψ| < ``env.collapse_rms``) or
+    numerically unstable field scores ``env.failure_reward`` (−1) and
+    terminates with the reason in ``info["termination"]``.
+Episode
+    ``env.horizon`` steps (truncation) of ``env.steps_per_action`` simulator
+    steps each.
+
+Public names: ``MobiusVortexEnv``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from hhml.config.schema import HHmLConfig
+from hhml.ml.env.controls import NUM_CONTROLS
+from hhml.ml.env.core import OBS_BOUND, MobiusVortexCore, default_env_config
+
+__all__ = ["MobiusVortexEnv"]
+
+
+def _first(info: dict[str, Any]) -> dict[str, Any]:
+    """Unbatch an info dict of ``[1]`` arrays."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        if isinstance(v, dict):
+            out[k] = {kk: float(vv[0]) for kk, vv in v.items()}
+        elif isinstance(v, np.ndarray):
+            out[k] = v[0].item() if v.dtype != object else v[0]
+        else:
+            out[k] = v
+    return out
+
+
+class MobiusVortexEnv(gym.Env):  # type: ignore[misc]
+    """A single Möbius vortex environment (see the module docstring).
+
+    Parameters
+    ----------
+    config
+        The HHmL config; default :func:`~hhml.ml.env.core.default_env_config`
+        (two embedded 48 × 12 strips).
+    device
+        Torch device of the simulation.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium API)
+
+    def __init__(
+        self, config: HHmLConfig | None = None, device: torch.device | str = "cpu"
+    ) -> None:
+        cfg = default_env_config() if config is None else config
+        self.core = MobiusVortexCore(cfg, 1, device)
+        self.observation_space = gym.spaces.Box(
+            -OBS_BOUND, OBS_BOUND, (self.core.obs_dim,), np.float32
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (NUM_CONTROLS,), np.float32)
+        self._started = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+        """Start an episode: seeded noise field, parameters at their config values."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self.core.restart_simulator(seed)
+        self.core.reset(np.ones(1, dtype=bool), [seed])
+        self.core.measure()
+        self._started = True
+        return self.core.observation()[0], {}
+
+    def step(
+        self, action: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        """Apply the controls, integrate, detect; see the module docstring."""
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        reward, failed, info = self.core.step(np.asarray(action, dtype=np.float64)[None, :])
+        terminated = bool(failed[0])
+        truncated = bool(self.core.elapsed[0] >= self.core.cfg.env.horizon) and not terminated
+        return self.core.observation()[0], float(reward[0]), terminated, truncated, _first(info)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Exact state (see :meth:`MobiusVortexCore.state_dict`)."""
+        return {"core": self.core.state_dict(), "started": self._started}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.core.load_state_dict(state["core"])
+        self._started = bool(state["started"])

@@ -1,0 +1,59 @@
+"""Bounded reward terms computed from the fixed vortex detector.
+
+Every term is in [0, 1]; the reward of a task is
+``(1 − w_q) · term[task] + w_q · quality`` with ``w_q = env.quality_weight``, so
+it is in [0, 1] too. A collapsed or unstable field gets ``env.failure_reward``
+instead (≤ 0) and ends the episode.
+
+=============  ===========================================================
+term           definition
+=============  ===========================================================
+density        ``exp(−((ρ − ρ*)/σ)²)``: ρ vortex density, ρ* target, σ tolerance
+order          mean local ``|ψ₆|`` of the vortex positions (0 below the minimum count)
+persistence    ``1 − exp(−⟨age⟩/τ)``: mean age of the live tracked vortices
+quality        mean core depth ``1 − ⟨|ψ|⟩_core/rms|ψ|`` of the detected vortices
+=============  ===========================================================
+
+Public names: ``TASK_TERM``, ``reward_terms``, ``combine``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from hhml.config.env import EnvConfig
+
+__all__ = ["TASK_TERM", "combine", "reward_terms"]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: The reward term each task optimises.
+TASK_TERM = {"target_density": "density", "lattice_order": "order", "persistence": "persistence"}
+
+
+def reward_terms(
+    cfg: EnvConfig,
+    density: FloatArray,
+    order: FloatArray,
+    mean_age: FloatArray,
+    quality: FloatArray,
+) -> dict[str, FloatArray]:
+    """The four reward terms, each ``[B]`` in [0, 1]."""
+    density_term = np.exp(-(((density - cfg.target_density) / cfg.density_tolerance) ** 2))
+    persistence = 1.0 - np.exp(-np.maximum(mean_age, 0.0) / cfg.lifetime_scale)
+    return {
+        "density": density_term,
+        "order": np.clip(order, 0.0, 1.0),
+        "persistence": persistence,
+        "quality": np.clip(quality, 0.0, 1.0),
+    }
+
+
+def combine(
+    cfg: EnvConfig, terms: dict[str, FloatArray], failed: npt.NDArray[np.bool_]
+) -> FloatArray:
+    """Total reward ``[B]``: the task's term and the quality term, or the failure reward."""
+    w = cfg.quality_weight
+    total = (1.0 - w) * terms[TASK_TERM[cfg.task]] + w * terms["quality"]
+    return np.where(failed, cfg.failure_reward, total)
