@@ -116,8 +116,8 @@ def test_vector_env_autoresets_and_reports_final_observations() -> None:
     envs = MobiusVortexVecEnv(_cfg(horizon=3), num_envs=3)
     obs, _ = envs.reset(seed=5)
     assert obs.shape == (3, N_FEATURES + 23) and obs.dtype == np.float32
-    for t in range(3):
-        obs, reward, term, trunc, info = envs.step(np.zeros((3, 23), dtype=np.float32))
+    for _ in range(3):
+        obs, _, term, trunc, info = envs.step(np.zeros((3, 23), dtype=np.float32))
     assert trunc.all() and not term.any()
     assert info["_final_obs"].all()
     assert np.allclose(info["final_obs"][:, N_FEATURES - 1], 1.0)  # episode progress 3/3
@@ -170,7 +170,9 @@ def test_control_map_is_affine_with_integer_winding_and_validated_ranges() -> No
     m = [c.name for c in CONTROLS].index("boundary_winding")
     assert mid[m] == round(mid[m])
     bad = load_config(None, ["controls.damping_low=2.5", "controls.damping_high=3"])
-    with pytest.raises(ConfigError, match=r"controls.damping_low = 2.5 is outside .* dynamics.damping"):
+    with pytest.raises(
+        ConfigError, match=r"controls.damping_low = 2.5 is outside .* dynamics.damping"
+    ):
         ControlMap(bad)
     bad = load_config(None, ["controls.kappa_low=1.5", "controls.kappa_high=1.5"])
     with pytest.raises(ConfigError, match=r"controls.kappa_low = 1.5 must be smaller"):

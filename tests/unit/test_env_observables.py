@@ -81,7 +81,11 @@ def test_hexatic_order_is_one_on_a_triangular_lattice_and_low_for_random_points(
     rows = round(2 * math.pi / (a * math.sqrt(3) / 2))
     w = rows * a * math.sqrt(3) / 2 / 2
     pts = np.array(
-        [((i + 0.5 * (j % 2)) * a, -w + j * a * math.sqrt(3) / 2) for i in range(12) for j in range(rows)]
+        [
+            ((i + 0.5 * (j % 2)) * a, -w + j * a * math.sqrt(3) / 2)
+            for i in range(12)
+            for j in range(rows)
+        ]
     )
     assert hexatic_order(pts, L, w, "torus", min_points=7) == pytest.approx(1.0, abs=1e-9)
     rng = np.random.default_rng(0)

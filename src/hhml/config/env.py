@@ -66,6 +66,9 @@ class EnvConfig(Section):
     track_distance: float = spec(
         0.5, low=1e-3, doc="largest vortex displacement per env step the tracker links (length)"
     )
+    max_targets: int = spec(
+        8, low=0, high=10_000, integer=True, doc="most vortices targeted per env and step"
+    )
     antivortex_strength: float = spec(
         0.0, low=0.0, high=1.0, doc="initial antivortex imprint strength s (control 20)"
     )

@@ -2,8 +2,9 @@
 
 For environment ``b`` with ``N_b`` detected vortices, the candidates are the
 vortices whose core depth is at least the quality threshold ``q_b``; the
-``floor((1 − p_b) · N_b)`` deepest candidates are targeted (``p_b`` the preserve
-ratio). A target of charge ``q`` at ``x_v`` multiplies the field of its strip by
+``min(floor((1 − p_b) · N_b), max_targets)`` deepest candidates are targeted
+(``p_b`` the preserve ratio, ``max_targets`` = ``env.max_targets``). A target of
+charge ``q`` at ``x_v`` multiplies the field of its strip by
 
     exp(−i · s_b · q · Φ_v(x) · exp(−d(x, x_v)² / 2r_b²))
 
@@ -44,6 +45,7 @@ def annihilate(
     radius: FloatArray,
     quality_threshold: FloatArray,
     preserve_ratio: FloatArray,
+    max_targets: int,
 ) -> tuple[Tensor, npt.NDArray[np.int64]]:
     """Apply the targeted imprints; return the new field and the targets per env.
 
@@ -57,6 +59,8 @@ def annihilate(
         The detections in ``psi`` (index columns ``b, s, i, j``).
     strength, radius, quality_threshold, preserve_ratio
         Per-environment controls, ``[B]``.
+    max_targets
+        Most vortices targeted per environment.
 
     Returns
     -------
@@ -78,7 +82,7 @@ def annihilate(
         if strength[b] <= 0.0:
             continue
         mine = np.flatnonzero(env == b)
-        n_target = math.floor((1.0 - preserve_ratio[b]) * len(mine) + 1e-9)
+        n_target = min(math.floor((1.0 - preserve_ratio[b]) * len(mine) + 1e-9), max_targets)
         candidates = mine[depth[mine] >= quality_threshold[b]]
         if n_target == 0 or candidates.size == 0:
             continue

@@ -11,7 +11,8 @@ device). One step, for every environment at once:
 2. imprint antivortices on the vortices targeted by the annihilation controls
    (detections of the previous observation, :func:`annihilate`);
 3. integrate ``env.steps_per_action`` simulator steps;
-4. detect vortices with the fixed winding-number detector, update the trackers,
+4. detect vortices with the fixed winding-number detector, link them to the
+   previous detections (:class:`~hhml.ml.env.ages.VortexAges`, for their ages),
    compute the observation features and the reward terms.
 
 A field whose rms amplitude falls below ``env.collapse_rms``, or whose
@@ -24,9 +25,7 @@ Public names: ``MobiusVortexCore``, ``OBSERVATION_FEATURES``, ``default_env_conf
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import pickle
 from typing import Any
 
 import numpy as np
@@ -35,9 +34,10 @@ import torch
 
 from hhml.config.schema import FieldParams, HHmLConfig, LatticeConfig, SimulationConfig
 from hhml.core.mobius import LatticeEnsemble
-from hhml.core.resonance import Simulator, VortexTracker, detect_vortices
+from hhml.core.resonance import Simulator, detect_vortices
 from hhml.core.resonance.vortices import VortexSet
 from hhml.errors import ConfigError, NumericalInstabilityError
+from hhml.ml.env.ages import VortexAges
 from hhml.ml.env.annihilation import annihilate
 from hhml.ml.env.controls import CONTROLS, ControlMap
 from hhml.ml.env.observables import berry_dennis_density, field_moments, hexatic_order
@@ -161,19 +161,13 @@ class MobiusVortexCore:
         self.rngs = [np.random.default_rng([sim_cfg.seed, b]) for b in range(B)]
         self.elapsed = np.zeros(B, dtype=np.int64)
         self.time = np.zeros(B, dtype=np.float64)
-        self.trackers = [[self._tracker() for _ in range(lat.strips)] for _ in range(B)]
+        self.ages = VortexAges(
+            B * lat.strips, chart.length, chart.half_width, chart.topology, cfg.env.track_distance
+        )
+        self._last_time = np.zeros(B, dtype=np.float64)
         self._vortices: VortexSet | None = None
 
     # -------------------------------------------------------------- set-up
-    def _tracker(self) -> VortexTracker:
-        chart = self.lattice.strip
-        return VortexTracker(
-            chart.length,
-            chart.half_width,
-            chart.topology,  # type: ignore[arg-type]
-            max_distance=self.cfg.env.track_distance,
-        )
-
     def _geometry(self, values: FloatArray) -> dict[str, FloatArray]:
         return {k: values[:, _INDEX[k]].copy() for k in _GEOMETRY}
 
@@ -244,7 +238,9 @@ class MobiusVortexCore:
             self.values[b] = self.defaults
             self.elapsed[b] = 0
             self.time[b] = 0.0
-            self.trackers[b] = [self._tracker() for _ in range(self.lattice.num_strips)]
+            self._last_time[b] = 0.0
+            for s in range(self.lattice.num_strips):
+                self.ages.clear(b * self.lattice.num_strips + s)
         self.sim.psi = psi
         self._apply()
 
@@ -275,6 +271,7 @@ class MobiusVortexCore:
                 v[:, _INDEX["annihilation_radius"]],
                 v[:, _INDEX["quality_threshold"]],
                 v[:, _INDEX["preserve_ratio"]],
+                self.cfg.env.max_targets,
             )
             self.sim.psi = psi
         unstable = np.zeros(self.num_envs, dtype=bool)
@@ -324,7 +321,7 @@ class MobiusVortexCore:
         return reward, failed, info
 
     def measure(self) -> dict[str, FloatArray]:
-        """Detect vortices, update the trackers and compute every per-env feature."""
+        """Detect vortices, update their ages and compute every per-env feature."""
         psi = self.sim.psi
         vort = detect_vortices(psi, self.lattice)
         self._vortices = vort
@@ -363,9 +360,11 @@ class MobiusVortexCore:
             ages: list[float] = []
             for s in range(S):
                 sel = mine & (idx[:, 1] == s)
-                tracker = self.trackers[b][s]
-                tracker.update(pos[sel], charge[sel], self.time[b])
-                ages.extend(self.time[b] - tr.birth_time for tr in tracker.alive)
+                ages.extend(
+                    self.ages.update(
+                        b * S + s, pos[sel], charge[sel], self.time[b] - self._last_time[b]
+                    ).tolist()
+                )
                 orders.append(
                     hexatic_order(
                         pos[sel],
@@ -377,6 +376,7 @@ class MobiusVortexCore:
                 )
             out["hexatic_order"][b] = float(np.mean(orders))
             out["mean_age"][b] = float(np.mean(ages)) if ages else 0.0
+        self._last_time = self.time.copy()
         out["null_density"] = berry_dennis_density(moments["k2"], self.plaquette_area)
         out.update(moments)
         self._last = out
@@ -410,24 +410,23 @@ class MobiusVortexCore:
 
     # ------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (tensors, scalars, lists, dicts).
-
-        The vortex trackers are stored pickled in a uint8 tensor (they are plain
-        Python objects written by this library)."""
-        buf = pickle.dumps(self.trackers)
+        """Everything needed to continue exactly (tensors, scalars, lists, dicts)."""
         return {
             "values": torch.from_numpy(self.values.copy()),
             "elapsed": torch.from_numpy(self.elapsed.copy()),
             "time": torch.from_numpy(self.time.copy()),
             "rngs": [r.bit_generator.state for r in self.rngs],
             "simulator": self.sim.state_dict(),
-            "trackers": torch.frombuffer(bytearray(buf), dtype=torch.uint8).clone(),
+            "ages": self.ages.state_dict(),
+            "last_time": torch.from_numpy(self._last_time.copy()),
             "measured": {k: torch.from_numpy(np.asarray(v).copy()) for k, v in self._last.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (same config and number of envs)."""
-        missing = {"values", "elapsed", "time", "rngs", "simulator", "trackers"} - set(state)
+        missing = {"values", "elapsed", "time", "rngs", "simulator", "ages", "last_time"} - set(
+            state
+        )
         if missing:
             raise ConfigError(f"environment state is missing {sorted(missing)}")
         values = state["values"].numpy().astype(np.float64)
@@ -443,7 +442,8 @@ class MobiusVortexCore:
             r.bit_generator.state = s
         self._apply()
         self.sim.load_state_dict(state["simulator"])
-        self.trackers = pickle.load(io.BytesIO(state["trackers"].numpy().tobytes()))
+        self.ages.load_state_dict(state["ages"])
+        self._last_time = state["last_time"].numpy().astype(np.float64)
         self._vortices = detect_vortices(self.sim.psi, self.lattice)
         if "measured" in state:
             self._last = {k: v.numpy().astype(np.float64) for k, v in state["measured"].items()}
