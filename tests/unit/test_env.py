@@ -177,3 +177,17 @@ def test_control_map_is_affine_with_integer_winding_and_validated_ranges() -> No
     bad = load_config(None, ["controls.kappa_low=1.5", "controls.kappa_high=1.5"])
     with pytest.raises(ConfigError, match=r"controls.kappa_low = 1.5 must be smaller"):
         ControlMap(bad)
+
+
+def test_environment_doc_lists_every_control_range_and_feature() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "environment.md").read_text(encoding="utf-8")
+    cfg = default_env_config()
+    for k, c in enumerate(CONTROLS, 1):
+        lo = getattr(cfg.controls, f"{c.name}_low")
+        hi = getattr(cfg.controls, f"{c.name}_high")
+        assert f"| {k} | {c.category} | `{c.section}.{c.name}`" in doc
+        assert f"[{lo:g}, {hi:g}]" in doc
+    for k, (name, _) in enumerate(OBSERVATION_FEATURES):
+        assert f"| {k} | `{name}` |" in doc
