@@ -1,0 +1,182 @@
+"""``hhml-train``: train an RL agent from a config and write a run directory.
+
+Exit codes: 0 training finished; 1 training stopped by an error after it had
+started (the last checkpoint stays resumable); 2 the run could not start
+(invalid config or override, unknown device, unwritable or non-empty run
+directory, unusable checkpoint) — nothing is written then; 130 interrupted by
+Ctrl-C / SIGTERM after writing a final checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from hhml import __version__
+from hhml.config.loader import load_config
+from hhml.errors import HHmLError
+from hhml.ml.training import RESUMABLE_KEYS, Trainer, TrainResult
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_HELP = f"""Train an RL agent on an HHmL environment and write a run directory.
+
+OVERRIDES are 'section.key=value' (e.g. training.total_steps=50000,
+agent.algorithm=sac, env.id=Pendulum-v1) or 'group=name' (e.g. agent=sac,
+selecting configs/agent/sac.yaml); they apply after the config file, in order.
+Without --config the schema defaults are used (groups from ./configs).
+
+Everything is validated first — config, device, environment and agent are
+built — and only then is the run directory created, with config.yaml as its
+first file. The directory then receives metrics.jsonl, metrics.json,
+model_last.pt (exact resume), model_best.pt, tensorboard/ and snapshots/.
+
+Before training, a uniformly random policy is evaluated on the evaluation
+seeds (baseline_return); the final table compares the first, best and final
+evaluations with it.
+
+Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits
+with code 130; resume with --resume RUN_DIR. On resume only
+{", ".join(RESUMABLE_KEYS)} may be overridden.
+
+\b
+Examples:
+  hhml-train --config configs/experiment/quickstart.yaml
+  hhml-train --config configs/experiment/quickstart.yaml training=quick agent.algorithm=sac \\
+      --seed 3 --device cpu --run-dir results/runs/sac-s3
+  hhml-train --resume results/runs/sac-s3 training.total_steps=100000
+
+Exit codes: 0 finished, 1 error during training, 2 invalid invocation (nothing
+written), 130 interrupted (checkpoint written).
+"""
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    first = " ".join(str(message).split("\n"))
+    click.echo(f"hhml-train: error: {first}", err=True)
+    sys.exit(code)
+
+
+def _format_eval(value: float | None, step: int | None, baseline: float | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:12.4g}"
+    if step is not None:
+        text += f"  at step {step}"
+    if baseline is not None:
+        text += f"  ({value - baseline:+.4g} vs baseline)"
+    return text
+
+
+def summary_table(result: TrainResult) -> str:
+    """The end-of-run table: steps, time, baseline and first/best/final evaluations."""
+    base = result.baseline.return_mean if result.baseline is not None else None
+    rate = result.summary.get("steps_per_sec")
+    rows = [
+        ("run directory", str(result.run_dir)),
+        ("status", f"{result.status} at step {result.step} of {result.total_steps}"),
+        (
+            "wall time",
+            f"{result.wall_time_s:.1f} s" + (f" ({rate:.1f} steps/s)" if rate else ""),
+        ),
+        ("baseline return", _format_eval(base, None, None) + "  (uniformly random actions)"),
+    ]
+    for label, evaluation in (
+        ("first eval", result.first_eval),
+        ("best eval", result.best_eval),
+        ("final eval", result.final_eval),
+    ):
+        if evaluation is None:
+            rows.append((label, "-"))
+        else:
+            rows.append((label, _format_eval(evaluation.return_mean, evaluation.step, base)))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("overrides", nargs=-1, metavar="[OVERRIDES]...")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML config file (e.g. configs/experiment/quickstart.yaml).",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Continue the run in this directory from its model_last.pt (exactly).",
+)
+@click.option(
+    "--device",
+    help="auto | cpu | cuda | cuda:N; sets training.device (default from the config: auto).",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    help="Run directory to create (must not exist or be empty); default "
+    "<training.run_root>/<training.run_name or a timestamped id>.",
+)
+@click.option("--seed", type=int, help="Sets training.seed (global RNGs, agent, envs).")
+@click.version_option(__version__, prog_name="hhml-train")
+def main(
+    overrides: tuple[str, ...],
+    config_path: Path | None,
+    resume_dir: Path | None,
+    device: str | None,
+    run_dir: Path | None,
+    seed: int | None,
+) -> None:
+    """Entry point of ``hhml-train``."""
+    extra = list(overrides)
+    if device is not None:
+        extra.append(f"training.device={device}")
+    if seed is not None:
+        extra.append(f"training.seed={seed}")
+    try:
+        if resume_dir is not None:
+            if config_path is not None or run_dir is not None:
+                _fail(
+                    "--resume continues a run with its own config.yaml and directory; "
+                    "do not combine it with --config or --run-dir"
+                )
+            trainer = Trainer.resume(resume_dir, extra)
+        else:
+            if config_path is not None and not config_path.is_file():
+                _fail(f"--config {config_path}: no such file")
+            cfg = load_config(config_path, extra)
+            trainer = Trainer.create(cfg, run_dir=run_dir)
+    except HHmLError as exc:
+        _fail(str(exc))
+    action = "resuming" if resume_dir is not None else "run directory"
+    click.echo(f"{action}: {trainer.run.root} (step {trainer.state.step})")
+    try:
+        result = trainer.train()
+    except HHmLError as exc:
+        _fail(
+            f"training stopped at step {trainer.state.step}: {exc}; the last checkpoint in "
+            f"{trainer.run.root} can be resumed",
+            EXIT_ERROR,
+        )
+    except KeyboardInterrupt:
+        _fail(
+            f"aborted at step {trainer.state.step}; resume from the last checkpoint with "
+            f"hhml-train --resume {trainer.run.root}",
+            EXIT_INTERRUPTED,
+        )
+    finally:
+        trainer.close()
+    click.echo(summary_table(result))
+    if result.status == "interrupted":
+        click.echo(f"interrupted; continue with: hhml-train --resume {result.run_dir}")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

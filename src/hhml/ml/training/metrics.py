@@ -1,0 +1,290 @@
+"""Metric records and the writers that listen to them.
+
+The training loop knows nothing about files: it emits flat records
+``{"kind": ..., "step": ..., "<group>/<name>": value}`` to a list of
+:class:`MetricsWriter` objects — :class:`JsonlWriter` (``metrics.jsonl``),
+:class:`TensorBoardWriter` (``tensorboard/``) and :class:`ProgressBar` (tqdm).
+
+Record kinds: ``"baseline"`` (random-action returns on the eval seeds),
+``"train"`` (every ``training.log_every`` steps) and ``"eval"``.
+Keys under ``time/`` depend on the wall clock and differ between runs; every
+other value of a run is reproducible from its seed.
+
+Public names: ``MetricsWriter``, ``JsonlWriter``, ``TensorBoardWriter``,
+``ProgressBar``, ``IntervalStats``, ``read_metrics``, ``truncate_metrics``,
+``environment_info``, ``TIME_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+
+from hhml import __version__
+from hhml.utils.atomic_io import append_jsonl, atomic_write_text
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = [
+    "TIME_PREFIX",
+    "IntervalStats",
+    "JsonlWriter",
+    "MetricsWriter",
+    "ProgressBar",
+    "TensorBoardWriter",
+    "environment_info",
+    "read_metrics",
+    "truncate_metrics",
+]
+
+#: Prefix of the wall-clock dependent keys of a record.
+TIME_PREFIX = "time/"
+
+
+class MetricsWriter(Protocol):
+    """Something that listens to metric records."""
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Handle one record (``kind``, ``step`` and scalar values)."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+class JsonlWriter:
+    """Appends each record as one line of ``metrics.jsonl`` (flushed and fsync'ed).
+
+    Parameters
+    ----------
+    path
+        The JSONL file (created on the first record).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append ``record``."""
+        append_jsonl(self.path, record)
+
+    def close(self) -> None:
+        """Nothing to release (every line is flushed when written)."""
+
+
+class TensorBoardWriter:
+    """Writes every numeric value of a record as a scalar tagged by its key.
+
+    Parameters
+    ----------
+    log_dir
+        The ``tensorboard/`` directory.
+    purge_step
+        On resume, the first step after the checkpoint: events at and after it
+        that the killed run had written are hidden by TensorBoard.
+    """
+
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer: SummaryWriter = SummaryWriter(str(log_dir), purge_step=purge_step)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Add each ``int``/``float`` value except ``step`` at ``record["step"]``."""
+        step = int(record["step"])
+        kind = str(record.get("kind", ""))
+        for key, value in record.items():
+            if key in ("step", "kind") or isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)):
+                tag = key if "/" in key else f"{kind}/{key}"
+                self._writer.add_scalar(tag, value, global_step=step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self._writer.close()
+
+
+class ProgressBar:
+    """A tqdm bar over the environment steps showing reward and vortex density.
+
+    Parameters
+    ----------
+    total
+        ``training.total_steps``.
+    initial
+        The step the run starts (or resumes) at.
+    enabled
+        ``training.progress_bar``; a disabled bar prints nothing.
+    """
+
+    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(
+            total=total,
+            initial=initial,
+            disable=not enabled,
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        self._postfix: dict[str, str] = {}
+
+    def advance(self, steps: int) -> None:
+        """Move the bar by ``steps`` environment steps."""
+        self._bar.update(steps)
+
+    #: Record key → label on the bar, in display order.
+    SHOWN: ClassVar[dict[str, str]] = {
+        "episode/return_mean": "reward",
+        "vortex/density": "vortex",
+        "eval/return_mean": "eval",
+        "baseline/return_mean": "baseline",
+    }
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Show the latest episode return, vortex density, evaluation and baseline returns."""
+        for key, label in self.SHOWN.items():
+            value = record.get(key)
+            if isinstance(value, (int, float)):
+                self._postfix[label] = f"{value:.4g}"
+        ordered = {
+            label: self._postfix[label] for label in self.SHOWN.values() if label in self._postfix
+        }
+        self._bar.set_postfix(ordered, refresh=False)
+
+    def close(self) -> None:
+        """Close the bar."""
+        self._bar.close()
+
+
+class IntervalStats:
+    """Running means of scalars between two log lines (resumable: plain floats).
+
+    ``add(name, values)`` accumulates the mean of ``values`` (e.g. one value per
+    env); ``means()`` returns ``{name: mean over the calls}``; ``last`` values are
+    kept for quantities where the latest value is what matters (the parameters).
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.last: dict[str, float] = {}
+        self.totals: dict[str, float] = {}
+
+    def add(self, name: str, values: Any) -> None:
+        """Accumulate the mean of ``values`` (a scalar or an array) under ``name``."""
+        value = float(np.mean(np.asarray(values, dtype=np.float64)))
+        self.sums[name] = self.sums.get(name, 0.0) + value
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def set_last(self, name: str, values: Any) -> None:
+        """Remember the mean of ``values`` as the latest value of ``name``."""
+        self.last[name] = float(np.mean(np.asarray(values, dtype=np.float64)))
+
+    def add_count(self, name: str, count: float) -> None:
+        """Add ``count`` to the interval total of ``name`` (e.g. terminations by reason)."""
+        self.totals[name] = self.totals.get(name, 0.0) + float(count)
+
+    def means(self) -> dict[str, float]:
+        """``{name: mean}`` of the accumulated values, the totals, then the latest values."""
+        result = {name: total / self.counts[name] for name, total in self.sums.items()}
+        result.update(self.totals)
+        result.update(self.last)
+        return result
+
+    def clear(self) -> None:
+        """Start a new interval (latest values are kept)."""
+        self.sums.clear()
+        self.counts.clear()
+        self.totals.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The accumulators, as plain Python containers."""
+        return {
+            "sums": dict(self.sums),
+            "counts": dict(self.counts),
+            "last": dict(self.last),
+            "totals": dict(self.totals),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.sums = {str(k): float(v) for k, v in state["sums"].items()}
+        self.counts = {str(k): int(v) for k, v in state["counts"].items()}
+        self.last = {str(k): float(v) for k, v in state["last"].items()}
+        self.totals = {str(k): float(v) for k, v in state["totals"].items()}
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Return the records of a ``metrics.jsonl`` file (a torn last line is skipped)."""
+    if not path.is_file():
+        return []
+    records: list[dict[str, Any]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def truncate_metrics(path: Path, step: int) -> int:
+    """Drop the records after ``step`` (written by a killed run after its checkpoint).
+
+    The file is rewritten atomically; torn lines are dropped too.
+
+    Returns
+    -------
+    int
+        The number of lines removed.
+    """
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept: list[str] = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and int(record.get("step", 0)) <= step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+    return len(lines) - len(kept)
+
+
+def environment_info(device: torch.device) -> dict[str, Any]:
+    """Hardware and software versions for ``metrics.json``."""
+    import gymnasium
+
+    hardware: dict[str, Any] = {
+        "device": str(device),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        hardware["gpu"] = torch.cuda.get_device_name(device)
+    versions = {
+        "hhml": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "gymnasium": gymnasium.__version__,
+    }
+    return {"hardware": hardware, "versions": versions}

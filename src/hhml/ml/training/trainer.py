@@ -1,0 +1,877 @@
+"""The training loop: an agent on a vector env, evaluation, logging, checkpoints, resume.
+
+One iteration of :meth:`Trainer.train` is one vector step of ``N`` envs::
+
+    action = agent.act(obs, explore=True)              # [-1, 1], rescaled to the env's Box
+    next_obs, reward, terminated, truncated, info = envs.step(action)
+    agent.observe(obs, action, reward, final_or_next_obs, terminated, truncated)
+    agent.update(); agent.reset_state(terminated | truncated)
+
+then, when the step counter crosses a multiple of the configured interval: a
+training record (``log_every``), an evaluation on a separate seeded env
+(``eval_every``), a field snapshot (``snapshot_every``) and a checkpoint
+(``checkpoint_every``), in that order. The loop only emits records; writers
+(:mod:`hhml.ml.training.metrics`) put them in files and on the progress bar.
+
+Exact resume: ``model_last.pt`` holds the agent (networks, optimisers, replay
+buffer, its RNGs), the env state, the observations the next step acts on, all
+counters and accumulators, and the global RNG states. A resumed run therefore
+takes the same actions and produces the same records as an uninterrupted one
+(on CPU, bit for bit); only keys under ``time/`` differ.
+
+Evaluation uses a second agent of the same configuration (``eval_agent``) into
+which the training agent's weights are copied, so evaluating never disturbs the
+training agent (its RNGs or, for recurrent agents, its hidden states).
+
+Public names: ``Trainer``, ``TrainResult``, ``Components``, ``build_components``,
+``AgentFactory``, ``RESUMABLE_KEYS``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from hhml.config.agent import AgentConfig
+from hhml.config.loader import config_to_dict, load_config, save_config
+from hhml.config.schema import HHmLConfig
+from hhml.errors import CheckpointError, ConfigError
+from hhml.ml.env.factory import make_vector_env
+from hhml.ml.rl.base import Agent
+from hhml.ml.training.checkpoint import (
+    check_env_checkpointable,
+    env_state,
+    load_checkpoint,
+    load_env_state,
+    save_checkpoint,
+)
+from hhml.ml.training.evaluation import (
+    AgentPolicy,
+    EvalResult,
+    Policy,
+    RandomPolicy,
+    run_episodes,
+)
+from hhml.ml.training.metrics import (
+    TIME_PREFIX,
+    IntervalStats,
+    JsonlWriter,
+    MetricsWriter,
+    ProgressBar,
+    TensorBoardWriter,
+    environment_info,
+    truncate_metrics,
+)
+from hhml.ml.training.rng import capture_rng_state, restore_rng_state
+from hhml.ml.training.run_dir import RunDirectory, create_run_dir, open_run_dir, plan_run_dir
+from hhml.utils.atomic_io import atomic_torch_save, atomic_write_text
+from hhml.utils.device import resolve_device
+from hhml.utils.seeding import seed_everything
+
+__all__ = [
+    "RESUMABLE_KEYS",
+    "AgentFactory",
+    "Components",
+    "TrainResult",
+    "Trainer",
+    "build_components",
+]
+
+FloatArray = npt.NDArray[np.float32]
+
+#: Builds an agent: ``(cfg.agent, obs_dim, act_dim, device, seed) -> Agent``.
+AgentFactory = Callable[[AgentConfig, int, int, torch.device, int], Agent]
+
+#: Config keys a resume may change (they do not alter the trajectory).
+RESUMABLE_KEYS = (
+    "training.total_steps",
+    "training.device",
+    "training.progress_bar",
+    "training.tensorboard",
+)
+
+
+def _default_agent_factory(
+    cfg: AgentConfig, obs_dim: int, act_dim: int, device: torch.device, seed: int
+) -> Agent:
+    from hhml.ml.rl import make_agent
+
+    return make_agent(cfg, obs_dim, act_dim, device, seed)
+
+
+# --------------------------------------------------------------------------------- building
+
+
+@dataclass
+class Components:
+    """Everything a run needs besides its directory, built and validated from a config.
+
+    Attributes
+    ----------
+    envs : gymnasium.vector.VectorEnv
+        The training envs (``env.num_envs`` of them, same-step autoreset).
+    eval_envs : gymnasium.vector.VectorEnv
+        One env for evaluation, reset with seeds ``training.eval_seed + i``.
+    agent : Agent
+        The agent being trained.
+    eval_agent : Agent
+        Same configuration; receives the agent's weights before each evaluation.
+    device : torch.device
+        The resolved ``training.device``.
+    """
+
+    envs: gym.vector.VectorEnv
+    eval_envs: gym.vector.VectorEnv
+    agent: Agent
+    eval_agent: Agent
+    device: torch.device
+
+    def close(self) -> None:
+        """Close both vector envs."""
+        self.envs.close()
+        self.eval_envs.close()
+
+
+def _eval_agent_config(cfg: AgentConfig) -> AgentConfig:
+    """The agent config of the evaluation copy: a minimal replay buffer (it never learns)."""
+    if "buffer_size" not in cfg.to_dict():
+        return cfg
+    try:
+        return cfg.replace(buffer_size=1)
+    except ConfigError:  # a schema that ties buffer_size to other keys: keep it as is
+        return cfg
+
+
+def _box_dim(space: Any, what: str, env_id: str) -> int:
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ConfigError(
+            f"env.id = {env_id!r} has {what} space {space}; the trainer needs a 1-D Box"
+        )
+    return int(space.shape[0])
+
+
+def build_components(cfg: HHmLConfig, agent_factory: AgentFactory | None = None) -> Components:
+    """Resolve the device and build envs and agents (everything that can fail on a config).
+
+    Parameters
+    ----------
+    cfg
+        The whole config.
+    agent_factory
+        Builds the agents; default :func:`hhml.ml.rl.make_agent`.
+
+    Raises
+    ------
+    DeviceError
+        ``training.device`` is unavailable.
+    ConfigError
+        The env id is unknown, its spaces are not 1-D Boxes, the env cannot be
+        checkpointed, or the agent rejects its config.
+    """
+    device = resolve_device(cfg.training.device)
+    factory = agent_factory or _default_agent_factory
+    learning_starts = getattr(cfg.agent, "learning_starts", None)
+    if isinstance(learning_starts, int) and learning_starts >= cfg.training.total_steps:
+        warnings.warn(
+            f"agent.learning_starts = {learning_starts} >= training.total_steps = "
+            f"{cfg.training.total_steps}: the agent only takes random actions and never learns",
+            stacklevel=2,
+        )
+    envs = make_vector_env(cfg, num_envs=cfg.env.num_envs, seed=cfg.training.seed, device=device)
+    try:
+        eval_envs = make_vector_env(cfg, num_envs=1, seed=cfg.training.eval_seed, device=device)
+    except BaseException:
+        envs.close()
+        raise
+    try:
+        obs_dim = _box_dim(envs.single_observation_space, "observation", cfg.env.id)
+        act_dim = _box_dim(envs.single_action_space, "action", cfg.env.id)
+        check_env_checkpointable(envs)
+        agent = factory(cfg.agent, obs_dim, act_dim, device, cfg.training.seed)
+        eval_agent = factory(_eval_agent_config(cfg.agent), obs_dim, act_dim, device, 0)
+    except BaseException:
+        envs.close()
+        eval_envs.close()
+        raise
+    return Components(envs, eval_envs, agent, eval_agent, device)
+
+
+# --------------------------------------------------------------------------------- results
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.train` returns.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory.
+    status : {"completed", "interrupted"}
+        Interrupted: stopped by Ctrl-C / SIGTERM after writing ``model_last.pt``.
+    step, total_steps : int
+        Steps done and steps configured.
+    baseline : EvalResult or None
+        The uniformly random policy on the evaluation seeds.
+    first_eval, best_eval, final_eval : EvalResult or None
+        The first, best (highest mean return) and latest evaluations.
+    wall_time_s : float
+        Wall-clock seconds of training over all sessions of the run.
+    summary : dict
+        The content of ``metrics.json``.
+    """
+
+    run_dir: Path
+    status: str
+    step: int
+    total_steps: int
+    baseline: EvalResult | None
+    first_eval: EvalResult | None
+    best_eval: EvalResult | None
+    final_eval: EvalResult | None
+    wall_time_s: float
+    summary: dict[str, Any]
+
+
+@dataclass
+class _LoopState:
+    """The trainer's counters and accumulators (all plain Python, saved in checkpoints)."""
+
+    step: int = 0
+    episodes: int = 0
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    baseline: EvalResult | None = None
+    evals: list[EvalResult] = field(default_factory=list)
+    best_index: int | None = None
+    wall_time_s: float = 0.0
+    sessions: int = 1
+    model_size_bytes: int = 0
+    last_train: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "episodes": self.episodes,
+            "episode_returns": list(self.episode_returns),
+            "episode_lengths": list(self.episode_lengths),
+            "baseline": self.baseline.to_dict() if self.baseline is not None else None,
+            "evals": [e.to_dict() for e in self.evals],
+            "best_index": self.best_index,
+            "wall_time_s": self.wall_time_s,
+            "sessions": self.sessions,
+            "model_size_bytes": self.model_size_bytes,
+            "last_train": dict(self.last_train),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> _LoopState:
+        baseline = data["baseline"]
+        best = data["best_index"]
+        return cls(
+            step=int(data["step"]),
+            episodes=int(data["episodes"]),
+            episode_returns=[float(x) for x in data["episode_returns"]],
+            episode_lengths=[int(x) for x in data["episode_lengths"]],
+            baseline=EvalResult.from_dict(baseline) if baseline is not None else None,
+            evals=[EvalResult.from_dict(e) for e in data["evals"]],
+            best_index=int(best) if best is not None else None,
+            wall_time_s=float(data["wall_time_s"]),
+            sessions=int(data["sessions"]),
+            model_size_bytes=int(data["model_size_bytes"]),
+            last_train=dict(data["last_train"]),
+        )
+
+    @property
+    def best(self) -> EvalResult | None:
+        return self.evals[self.best_index] if self.best_index is not None else None
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def _set_up_torch(cfg: HHmLConfig) -> None:
+    """Seed the global RNGs, select deterministic kernels and the CPU thread count."""
+    seed_everything(cfg.training.seed, deterministic=cfg.training.deterministic)
+    if cfg.training.torch_threads > 0:
+        torch.set_num_threads(cfg.training.torch_threads)
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in ``(before, after]``."""
+    return every > 0 and before // every != after // every
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, Mapping):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _config_differences(a: HHmLConfig | Mapping[str, Any], b: HHmLConfig) -> list[str]:
+    """Dotted keys whose values differ, except :data:`RESUMABLE_KEYS`."""
+    left = config_to_dict(a) if isinstance(a, HHmLConfig) else a
+    right = config_to_dict(b)
+    diffs = []
+    for section, values in right.items():
+        other = left.get(section, {})
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if name not in RESUMABLE_KEYS and (key not in other or other[key] != value):
+                diffs.append(name)
+    return diffs
+
+
+class _StopRequest:
+    """Turns the first SIGINT/SIGTERM into a flag the loop checks; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    @contextmanager
+    def installed(self) -> Iterator[_StopRequest]:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            self._previous.clear()
+
+
+# --------------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Trains an agent on a vector env and writes a run directory (DESIGN §7).
+
+    Build one with :meth:`create` (new run) or :meth:`resume` (continue a run
+    directory), then call :meth:`train`.
+
+    Parameters
+    ----------
+    cfg
+        The resolved config.
+    run
+        The run directory (already holding ``config.yaml``).
+    components
+        Envs and agents from :func:`build_components`.
+
+    Attributes
+    ----------
+    cfg : HHmLConfig
+        The resolved config (as in ``config.yaml``).
+    run : RunDirectory
+        Paths of the run directory's files.
+    envs, eval_envs : gymnasium.vector.VectorEnv
+        Training envs and the single evaluation env.
+    agent, eval_agent : Agent
+        The agent being trained and its evaluation copy.
+    device : torch.device
+        The resolved ``training.device``.
+    state : _LoopState
+        Counters, episode accumulators and evaluation history (``state.step``:
+        environment steps done); saved in every checkpoint.
+    stats : IntervalStats
+        Accumulators of the current logging interval.
+    obs : ndarray or None
+        ``[N, obs_dim]`` observations the next step acts on.
+    """
+
+    def __init__(self, cfg: HHmLConfig, run: RunDirectory, components: Components) -> None:
+        self.cfg = cfg
+        self.run = run
+        self.components = components
+        self.envs = components.envs
+        self.eval_envs = components.eval_envs
+        self.agent = components.agent
+        self.eval_agent = components.eval_agent
+        self.device = components.device
+        self.state = _LoopState()
+        self.stats = IntervalStats()
+        self.obs: FloatArray | None = None
+        self._resumed = False
+        self._session_start = time.perf_counter()
+        self._last_checkpoint_step = -1
+        space = self.envs.single_action_space
+        assert isinstance(space, gym.spaces.Box)
+        self._act_low = np.asarray(space.low, dtype=np.float32)
+        self._act_high = np.asarray(space.high, dtype=np.float32)
+        self._rescale = bool(np.all(np.isfinite(self._act_low)) and np.all(np.isfinite(space.high)))
+        self._num_parameters = self.agent.num_parameters()
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    def create(
+        cls,
+        cfg: HHmLConfig,
+        run_dir: str | Path | None = None,
+        agent_factory: AgentFactory | None = None,
+    ) -> Trainer:
+        """Validate everything, then create the run directory of a new run.
+
+        Nothing is written unless the device, envs and agents build and the run
+        directory can be created.
+
+        Parameters
+        ----------
+        cfg
+            The resolved config.
+        run_dir
+            Explicit run directory; default ``training.run_root/<run_name or id>``.
+        agent_factory
+            Builds the agents; default :func:`hhml.ml.rl.make_agent`.
+
+        Raises
+        ------
+        ConfigError, DeviceError, CheckpointError
+            See :func:`build_components` and :func:`~hhml.ml.training.run_dir.plan_run_dir`.
+        """
+        _set_up_torch(cfg)
+        components = build_components(cfg, agent_factory)
+        try:
+            path = plan_run_dir(cfg, run_dir)
+            run = create_run_dir(path, cfg)
+            run.snapshots.mkdir(exist_ok=True)
+        except BaseException:
+            components.close()
+            raise
+        trainer = cls(cfg, run, components)
+        obs, _ = trainer.envs.reset(seed=cfg.training.seed)
+        trainer.obs = np.asarray(obs, dtype=np.float32)
+        trainer.agent.reset_state(None)
+        n = cfg.env.num_envs
+        trainer.state.episode_returns = [0.0] * n
+        trainer.state.episode_lengths = [0] * n
+        trainer.state.model_size_bytes = _tensor_bytes(
+            trainer.agent.state_dict(include_replay=False)
+        )
+        return trainer
+
+    @classmethod
+    def resume(
+        cls,
+        run_dir: str | Path,
+        overrides: Sequence[str] = (),
+        agent_factory: AgentFactory | None = None,
+    ) -> Trainer:
+        """Reopen a run directory and restore ``model_last.pt`` for an exact continuation.
+
+        Records of ``metrics.jsonl`` after the checkpoint's step (written by a
+        killed run) are dropped, and TensorBoard purges its later events.
+
+        Parameters
+        ----------
+        run_dir
+            The run directory.
+        overrides
+            ``section.key=value`` changes to the stored ``config.yaml``; only
+            :data:`RESUMABLE_KEYS` may change (e.g. ``training.total_steps=50000``).
+        agent_factory
+            Builds the agents; default :func:`hhml.ml.rl.make_agent`.
+
+        Raises
+        ------
+        CheckpointError
+            Not a run directory, no ``model_last.pt``, or a checkpoint that is
+            corrupted or does not fit the config (naming the key).
+        ConfigError
+            An override of a key that would change the trajectory.
+        """
+        run = open_run_dir(run_dir)
+        stored = load_config(run.config)
+        cfg = load_config(run.config, overrides)
+        changed = _config_differences(stored, cfg)
+        if changed:
+            raise ConfigError(
+                f"cannot change {', '.join(repr(k) for k in changed)} when resuming "
+                f"{run.root} (it would change the trajectory); resumable keys: "
+                f"{', '.join(RESUMABLE_KEYS)}"
+            )
+        _set_up_torch(cfg)
+        components = build_components(cfg, agent_factory)
+        try:
+            checkpoint = load_checkpoint(run.model_last)
+            trainer = cls(cfg, run, components)
+            trainer._restore(checkpoint, str(run.model_last))
+            if cfg != stored:
+                save_config(cfg, run.config)
+            truncate_metrics(run.metrics_jsonl, trainer.state.step)
+            run.snapshots.mkdir(exist_ok=True)
+        except BaseException:
+            components.close()
+            raise
+        return trainer
+
+    def _restore(self, ckpt: Mapping[str, Any], source: str) -> None:
+        if ckpt["kind"] != "last":
+            raise CheckpointError(
+                f"{source} is a {ckpt['kind']!r} checkpoint; resuming needs model_last.pt"
+            )
+        diffs = _config_differences(ckpt["config"], self.cfg)
+        if diffs:
+            raise CheckpointError(
+                f"{source} was written with a different config ({', '.join(diffs)} differ "
+                f"from {self.run.config})"
+            )
+        if ckpt["agent_class"] != type(self.agent).__name__:
+            raise CheckpointError(
+                f"{source} holds a {ckpt['agent_class']} agent; this config builds "
+                f"{type(self.agent).__name__}"
+            )
+        try:
+            self.agent.load_state_dict(ckpt["agent"])
+        except CheckpointError as exc:
+            raise CheckpointError(f"{source}: agent: {exc}") from exc
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(f"{source}: agent state does not fit this agent: {exc}") from exc
+        load_env_state(self.envs, ckpt["env"], source)
+        obs = ckpt["obs"]
+        expected = (self.cfg.env.num_envs, _box_dim(self.envs.single_observation_space, "", ""))
+        if tuple(obs.shape) != expected:
+            raise CheckpointError(
+                f"{source}: key 'obs' has shape {tuple(obs.shape)}, expected {expected}"
+            )
+        self.obs = obs.numpy().astype(np.float32)
+        try:
+            self.state = _LoopState.from_dict(ckpt["trainer"])
+            self.stats.load_state_dict(ckpt["trainer"]["stats"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{source}: key 'trainer' is malformed: {exc!r}") from exc
+        if self.state.step != ckpt["step"]:
+            raise CheckpointError(
+                f"{source}: key 'trainer.step' = {self.state.step} disagrees with "
+                f"'step' = {ckpt['step']}"
+            )
+        restore_rng_state(ckpt["rng"])
+        self.state.sessions += 1
+        self._resumed = True
+
+    # ---------------------------------------------------------------- env plumbing
+
+    def _env_action(self, action: FloatArray) -> FloatArray:
+        """Map agent actions in [-1, 1] affinely onto the env's Box bounds."""
+        if not self._rescale:
+            return action
+        scaled = self._act_low + (action + 1.0) * 0.5 * (self._act_high - self._act_low)
+        return np.clip(scaled, self._act_low, self._act_high).astype(np.float32)
+
+    @staticmethod
+    def _final_observations(
+        next_obs: FloatArray, done: npt.NDArray[np.bool_], info: Mapping[str, Any]
+    ) -> FloatArray:
+        """``next_obs`` with the final observation of each finished episode put back."""
+        if not done.any() or "final_obs" not in info:
+            return next_obs
+        mask = np.asarray(info.get("_final_obs", done), dtype=bool)
+        result: FloatArray = next_obs.copy()
+        for i in np.flatnonzero(mask):
+            result[i] = np.asarray(info["final_obs"][i], dtype=np.float32)
+        return result
+
+    def _record_info(self, info: Mapping[str, Any]) -> None:
+        """Accumulate the Möbius env's reward terms, parameters, vortex stats, terminations."""
+        for key, prefix in (("reward_terms", "reward/"), ("vortex", "vortex/")):
+            group = info.get(key)
+            if isinstance(group, Mapping):
+                for name, values in group.items():
+                    self.stats.add(prefix + str(name), values)
+        params = info.get("params")
+        if isinstance(params, Mapping):
+            for name, values in params.items():
+                self.stats.set_last(f"params/{name}", values)
+        reasons = info.get("termination")
+        if reasons is not None:
+            for reason in np.asarray(reasons).reshape(-1):
+                if reason:
+                    self.stats.add_count(f"termination/{reason}", 1)
+
+    # ---------------------------------------------------------------- evaluation
+
+    def _evaluate(self, policy: Policy) -> tuple[EvalResult, dict[str, float]]:
+        cfg = self.cfg.training
+        seeds = [cfg.eval_seed + i for i in range(cfg.eval_episodes)]
+        return run_episodes(self.eval_envs, policy, seeds, self._env_action, self.state.step)
+
+    def _evaluate_baseline(self) -> tuple[EvalResult, dict[str, float]]:
+        """A uniformly random policy (its own generator, seeded by ``eval_seed``)."""
+        act_dim = int(self._act_low.shape[0])
+        return self._evaluate(RandomPolicy(act_dim, self.cfg.training.eval_seed))
+
+    def _evaluate_agent(self) -> tuple[EvalResult, dict[str, float]]:
+        """The deterministic policy of a copy of the agent (the agent itself is untouched)."""
+        self.eval_agent.load_state_dict(self.agent.state_dict(include_replay=False))
+        return self._evaluate(AgentPolicy(self.eval_agent))
+
+    # ---------------------------------------------------------------- records
+
+    def _emit(self, writers: Sequence[MetricsWriter], record: Mapping[str, Any]) -> None:
+        for writer in writers:
+            writer.write(record)
+
+    def _train_record(self, steps_per_sec: float) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "kind": "train",
+            "step": self.state.step,
+            "episodes": self.state.episodes,
+            "updates": int(self.agent.num_updates),
+            "model/num_parameters": self._num_parameters,
+            "model/size_bytes": self.state.model_size_bytes,
+        }
+        record.update(self.stats.means())
+        record[f"{TIME_PREFIX}steps_per_sec"] = steps_per_sec
+        record[f"{TIME_PREFIX}wall_s"] = self._wall_time()
+        return record
+
+    def _eval_record(
+        self, result: EvalResult, extras: Mapping[str, float], kind: str
+    ) -> dict[str, Any]:
+        prefix = "eval" if kind == "eval" else "baseline"
+        record: dict[str, Any] = {
+            "kind": kind,
+            "step": result.step,
+            f"{prefix}/return_mean": result.return_mean,
+            f"{prefix}/return_std": result.return_std,
+            f"{prefix}/return_min": min(result.returns),
+            f"{prefix}/return_max": max(result.returns),
+            f"{prefix}/length_mean": result.length_mean,
+        }
+        for name, value in extras.items():
+            record[f"{prefix}/{name}"] = value
+        if kind == "eval" and self.state.baseline is not None:
+            record["eval/baseline_return"] = self.state.baseline.return_mean
+        return record
+
+    def _wall_time(self) -> float:
+        return self.state.wall_time_s + (time.perf_counter() - self._session_start)
+
+    # ---------------------------------------------------------------- files
+
+    def _checkpoint_payload(self, kind: str) -> dict[str, Any]:
+        last = kind == "last"
+        payload: dict[str, Any] = {
+            "kind": kind,
+            "step": self.state.step,
+            "config": config_to_dict(self.cfg),
+            "agent_class": type(self.agent).__name__,
+            "obs_dim": int(self.agent.obs_dim),
+            "act_dim": int(self.agent.act_dim),
+            "agent": self.agent.state_dict(include_replay=last and self.cfg.training.save_replay),
+        }
+        if last:
+            assert self.obs is not None
+            trainer = self.state.to_dict()
+            trainer["wall_time_s"] = self._wall_time()
+            trainer["stats"] = self.stats.state_dict()
+            payload.update(
+                env=env_state(self.envs),
+                obs=torch.from_numpy(np.array(self.obs, dtype=np.float32)),
+                trainer=trainer,
+                rng=capture_rng_state(),
+            )
+        return payload
+
+    def _write_checkpoint(self) -> None:
+        save_checkpoint(self.run.model_last, self._checkpoint_payload("last"))
+        self._last_checkpoint_step = self.state.step
+
+    def _summary(self, status: str) -> dict[str, Any]:
+        state = self.state
+        wall = self._wall_time()
+        first = state.evals[0] if state.evals else None
+        best = state.best
+        final = state.evals[-1] if state.evals else None
+        return {
+            "run_id": self.run.run_id,
+            "status": status,
+            "step": state.step,
+            "total_steps": self.cfg.training.total_steps,
+            "episodes": state.episodes,
+            "updates": int(self.agent.num_updates),
+            "num_parameters": self._num_parameters,
+            "model_size_bytes": state.model_size_bytes,
+            "baseline_return": state.baseline.return_mean if state.baseline else None,
+            "first_eval": first.to_dict() if first else None,
+            "best_eval": best.to_dict() if best else None,
+            "final_eval": final.to_dict() if final else None,
+            "evals": [{"step": e.step, "return_mean": e.return_mean} for e in state.evals],
+            "final": dict(state.last_train),
+            "wall_time_s": wall,
+            "steps_per_sec": state.step / wall if wall > 0 else None,
+            "sessions": state.sessions,
+            "algorithm": self.cfg.agent.algorithm,
+            "env_id": self.cfg.env.id,
+            "seed": self.cfg.training.seed,
+            **environment_info(self.device),
+        }
+
+    def _write_summary(self, status: str) -> dict[str, Any]:
+        import json
+
+        summary = self._summary(status)
+        atomic_write_text(self.run.metrics_json, json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    # ---------------------------------------------------------------- the loop
+
+    def _open_writers(self) -> tuple[list[MetricsWriter], ProgressBar]:
+        cfg = self.cfg.training
+        writers: list[MetricsWriter] = [JsonlWriter(self.run.metrics_jsonl)]
+        if cfg.tensorboard:
+            purge = self.state.step + 1 if self._resumed else None
+            writers.append(TensorBoardWriter(self.run.tensorboard, purge_step=purge))
+        bar = ProgressBar(cfg.total_steps, self.state.step, cfg.progress_bar)
+        writers.append(bar)
+        return writers, bar
+
+    def _step(self) -> dict[str, float]:
+        """One vector step: act, step the envs, store the transitions, update."""
+        assert self.obs is not None
+        obs = self.obs
+        action = np.asarray(self.agent.act(obs, explore=True), dtype=np.float32)
+        next_obs, reward, terminated, truncated, info = self.envs.step(self._env_action(action))
+        next_obs = np.asarray(next_obs, dtype=np.float32)
+        reward = np.asarray(reward, dtype=np.float32)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        done = terminated | truncated
+        final_obs = self._final_observations(next_obs, done, info)
+        self.agent.observe(obs, action, reward, final_obs, terminated, truncated)
+        losses = self.agent.update()
+        self.agent.reset_state(done)
+        self.obs = next_obs
+        self.state.step += len(reward)
+        self.stats.add("reward/total", reward)
+        for name, value in losses.items():
+            self.stats.add(f"agent/{name}", value)
+        self._record_info(info)
+        for i in range(len(reward)):
+            self.state.episode_returns[i] += float(reward[i])
+            self.state.episode_lengths[i] += 1
+            if done[i]:
+                self.stats.add("episode/return_mean", self.state.episode_returns[i])
+                self.stats.add("episode/length_mean", self.state.episode_lengths[i])
+                self.state.episodes += 1
+                self.state.episode_returns[i] = 0.0
+                self.state.episode_lengths[i] = 0
+        return losses
+
+    def _do_eval(self, writers: Sequence[MetricsWriter]) -> EvalResult:
+        result, extras = self._evaluate_agent()
+        self.state.evals.append(result)
+        best = self.state.best
+        if best is None or result.return_mean > best.return_mean:
+            self.state.best_index = len(self.state.evals) - 1
+            save_checkpoint(self.run.model_best, self._checkpoint_payload("best"))
+        self._emit(writers, self._eval_record(result, extras, "eval"))
+        return result
+
+    def _snapshot(self) -> None:
+        snapshot = getattr(self.envs, "snapshot", None)
+        if not callable(snapshot):
+            return
+        path = self.run.snapshots / f"step_{self.state.step:010d}.pt"
+        atomic_torch_save({"step": self.state.step, **snapshot()}, path)
+
+    def train(self) -> TrainResult:
+        """Train until ``training.total_steps`` (or a Ctrl-C / SIGTERM), then summarise.
+
+        On Ctrl-C or SIGTERM the current step finishes, ``model_last.pt`` and
+        ``metrics.json`` are written and the result has status ``"interrupted"``;
+        a second Ctrl-C aborts at once (the previous checkpoint stays valid).
+
+        Returns
+        -------
+        TrainResult
+            Status, evaluations and the ``metrics.json`` summary.
+        """
+        cfg = self.cfg.training
+        self._session_start = time.perf_counter()
+        self._last_checkpoint_step = self.state.step if self._resumed else -1
+        writers, bar = self._open_writers()
+        stop = _StopRequest()
+        log_time, log_step = self._session_start, self.state.step
+        try:
+            with stop.installed():
+                if self.state.baseline is None:
+                    baseline, extras = self._evaluate_baseline()
+                    self.state.baseline = baseline
+                    self._emit(writers, self._eval_record(baseline, extras, "baseline"))
+                while self.state.step < cfg.total_steps and not stop.requested:
+                    before = self.state.step
+                    self._step()
+                    after = self.state.step
+                    bar.advance(after - before)
+                    if _crossed(before, after, cfg.log_every):
+                        now = time.perf_counter()
+                        rate = (after - log_step) / max(now - log_time, 1e-9)
+                        record = self._train_record(rate)
+                        self.stats.clear()
+                        self.state.last_train = {
+                            k: v for k, v in record.items() if not k.startswith(TIME_PREFIX)
+                        }
+                        self._emit(writers, record)
+                        log_time, log_step = now, after
+                    if _crossed(before, after, cfg.eval_every):
+                        self._do_eval(writers)
+                    if _crossed(before, after, cfg.snapshot_every):
+                        self._snapshot()
+                    if _crossed(before, after, cfg.checkpoint_every):
+                        self._write_checkpoint()
+                        self._write_summary("running")
+                status = "interrupted" if stop.requested else "completed"
+                if status == "completed" and (
+                    not self.state.evals or self.state.evals[-1].step != self.state.step
+                ):
+                    self._do_eval(writers)
+                if self._last_checkpoint_step != self.state.step:
+                    self._write_checkpoint()
+                summary = self._write_summary(status)
+        finally:
+            for writer in writers:
+                writer.close()
+        state = self.state
+        return TrainResult(
+            run_dir=self.run.root,
+            status=status,
+            step=state.step,
+            total_steps=cfg.total_steps,
+            baseline=state.baseline,
+            first_eval=state.evals[0] if state.evals else None,
+            best_eval=state.best,
+            final_eval=state.evals[-1] if state.evals else None,
+            wall_time_s=float(summary["wall_time_s"]),
+            summary=summary,
+        )
+
+    def close(self) -> None:
+        """Close the envs."""
+        self.components.close()
