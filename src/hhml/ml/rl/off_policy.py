@@ -1,0 +1,348 @@
+"""What TD3, SAC and recurrent TD3 share: seeding, acting, counters, checkpoints.
+
+:class:`OffPolicyAgent` implements the :class:`~hhml.ml.rl.base.Agent` life cycle
+around three hooks a subclass fills in: building its networks and optimisers,
+choosing policy actions, and one gradient step (:meth:`OffPolicyAgent._train_step`).
+
+Randomness: network initialisation, the update-time generator (batch indices,
+target noise, policy samples; a ``torch.Generator`` on the agent's device) and
+the act-time generator (random actions, exploration noise; a NumPy ``Generator``)
+are all derived from the agent's ``seed``, never from global RNG state. All three
+are stored in :meth:`state_dict`, so a restored agent continues bit-identically.
+
+Public names: ``OffPolicyAgent``.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hhml.config.agent import AgentConfig
+from hhml.errors import CheckpointError, ConfigError
+from hhml.ml.rl.base import Agent, BoolArray, FloatArray
+from hhml.ml.rl.checkpoint import (
+    check_tensor,
+    load_module,
+    load_optimizer,
+    require,
+    tensors_to_cpu,
+)
+
+__all__ = ["OffPolicyAgent"]
+
+
+def _as_batch(value: Any, name: str, width: int | None, n: int | None) -> FloatArray:
+    """``value`` as float32 ``[N, width]`` (or ``[N]`` if ``width`` is None), checked."""
+    array = np.asarray(value, dtype=np.float32)
+    expected_ndim = 1 if width is None else 2
+    bad = array.ndim != expected_ndim or (width is not None and array.shape[1] != width)
+    if bad or (n is not None and array.shape[0] != n):
+        shape = "[N]" if width is None else f"[N, {width}]"
+        raise ConfigError(
+            f"{name} has shape {array.shape}, expected {shape}"
+            + (f" with N = {n}" if n is not None else "")
+            + "; check that the env's observation/action sizes match the agent's"
+        )
+    return array
+
+
+class OffPolicyAgent(Agent):
+    """Base class of the off-policy actor-critic agents.
+
+    Parameters
+    ----------
+    cfg
+        The ``agent`` config section.
+    obs_dim, act_dim
+        Observation and action sizes (actions in ``[-1, 1]^act_dim``).
+    device
+        Device of networks, replay buffer and the update-time generator.
+    seed
+        Seeds initialisation and both of the agent's generators.
+
+    Raises
+    ------
+    ConfigError
+        Non-positive sizes or a negative seed.
+    """
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        obs_dim: int,
+        act_dim: int,
+        device: torch.device | str,
+        seed: int,
+    ) -> None:
+        if obs_dim < 1 or act_dim < 1:
+            raise ConfigError(
+                f"agent needs obs_dim >= 1 and act_dim >= 1, got obs_dim = {obs_dim}, "
+                f"act_dim = {act_dim}"
+            )
+        if seed < 0:
+            raise ConfigError(f"agent seed must be a non-negative integer, got {seed}")
+        self.cfg = cfg
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        init_seed, torch_seed, numpy_seed = np.random.SeedSequence(self.seed).generate_state(3)
+        # Initialise on the CPU under a private seed, so the initial weights do not
+        # depend on the device or on (and do not disturb) the global torch RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(init_seed))
+            self._build_networks()
+        for module in self._networks().values():
+            module.to(self.device)
+        self._build_on_device()
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(int(torch_seed))
+        self._np_rng = np.random.default_rng(int(numpy_seed))
+        self.num_steps = 0
+        self.num_updates = 0
+        self._actor_metrics: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ subclass hooks
+
+    @abstractmethod
+    def _build_networks(self) -> None:
+        """Create the networks (on the CPU; they are moved to the device afterwards)."""
+
+    @abstractmethod
+    def _build_on_device(self) -> None:
+        """Create optimisers and replay buffer (after the networks were moved to the device)."""
+
+    @abstractmethod
+    def _networks(self) -> dict[str, nn.Module]:
+        """All networks by name, target copies included."""
+
+    @abstractmethod
+    def _trainable_networks(self) -> list[nn.Module]:
+        """The networks that are trained (no target copies)."""
+
+    @abstractmethod
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """All optimisers by name."""
+
+    @abstractmethod
+    def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
+        """Policy actions ``[N, act_dim]`` in ``[-1, 1]`` for ``obs`` ``[N, obs_dim]``."""
+
+    @abstractmethod
+    def _store(
+        self,
+        obs: FloatArray,
+        action: FloatArray,
+        reward: FloatArray,
+        next_obs: FloatArray,
+        terminated: FloatArray,
+        done: BoolArray,
+    ) -> None:
+        """Put a checked batch of transitions into the replay buffer."""
+
+    @abstractmethod
+    def _ready(self) -> bool:
+        """True when the replay buffer holds enough data for a gradient step."""
+
+    @abstractmethod
+    def _train_step(self) -> dict[str, float]:
+        """One gradient step; ``self.num_updates`` is the number done before it."""
+
+    @abstractmethod
+    def _replay_state(self) -> dict[str, Any] | None:
+        """The replay buffer's state dict (None if no buffer exists yet)."""
+
+    @abstractmethod
+    def _load_replay_state(self, state: dict[str, Any]) -> None:
+        """Restore the replay buffer."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Algorithm-specific state beyond networks and optimisers (e.g. SAC's log α)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`_extra_state`."""
+
+    # ------------------------------------------------------------------ Agent interface
+
+    def act(self, obs: FloatArray, explore: bool) -> FloatArray:
+        """Actions ``[N, act_dim]`` in ``[-1, 1]`` for observations ``[N, obs_dim]``.
+
+        While exploring and before ``agent.learning_starts`` transitions were
+        observed, actions are uniform in ``[-1, 1]`` (from the agent's own generator).
+        """
+        array = _as_batch(obs, "observation batch", self.obs_dim, None)
+        obs_t = torch.as_tensor(array, device=self.device)
+        if explore and self.num_steps < self.cfg.learning_starts:
+            self._advance_state(obs_t)
+            shape = (array.shape[0], self.act_dim)
+            return self._np_rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+        with torch.no_grad():
+            return self._policy_action(obs_t, explore)
+
+    def _advance_state(self, obs: torch.Tensor) -> None:
+        """Advance recurrent state when random actions are taken (no-op here)."""
+
+    def reset_state(self, done: BoolArray | None) -> None:
+        """Start new episodes where ``done`` is true; feed-forward agents keep no state."""
+
+    def observe(
+        self,
+        obs: FloatArray,
+        action: FloatArray,
+        reward: FloatArray,
+        next_obs: FloatArray,
+        terminated: FloatArray | BoolArray,
+        truncated: BoolArray,
+    ) -> None:
+        """Store ``N`` transitions; ``terminated`` ones do not bootstrap, ``truncated`` ones do.
+
+        Parameters
+        ----------
+        obs, next_obs
+            ``[N, obs_dim]``; ``next_obs`` of a finished episode is its final observation.
+        action
+            ``[N, act_dim]``.
+        reward, terminated, truncated
+            ``[N]``.
+        """
+        obs_a = _as_batch(obs, "obs", self.obs_dim, None)
+        n = obs_a.shape[0]
+        action_a = _as_batch(action, "action", self.act_dim, n)
+        reward_a = _as_batch(reward, "reward", None, n)
+        next_a = _as_batch(next_obs, "next_obs", self.obs_dim, n)
+        term = np.asarray(terminated, dtype=bool).reshape(-1)
+        trunc = np.asarray(truncated, dtype=bool).reshape(-1)
+        if term.shape[0] != n or trunc.shape[0] != n:
+            raise ConfigError(
+                f"terminated/truncated have {term.shape[0]}/{trunc.shape[0]} entries, expected {n}"
+            )
+        self._store(obs_a, action_a, reward_a, next_a, term.astype(np.float32), term | trunc)
+        self.num_steps += n
+
+    def update(self) -> dict[str, float]:
+        """Do ``agent.gradient_steps`` gradient steps; ``{}`` before learning starts.
+
+        Returns
+        -------
+        dict
+            Metrics of the last step: ``critic_loss``, ``critic_grad_norm``, ``lr``,
+            and from the last actor update ``actor_loss``, ``actor_grad_norm``
+            (plus ``alpha``, ``entropy`` for SAC).
+        """
+        if self.num_steps < self.cfg.learning_starts or not self._ready():
+            return {}
+        metrics: dict[str, float] = {}
+        for _ in range(self.cfg.gradient_steps):
+            metrics = self._train_step()
+            self.num_updates += 1
+        return {**metrics, **self._actor_metrics}
+
+    def num_parameters(self) -> int:
+        """Trainable parameters of all networks, target copies excluded."""
+        return sum(p.numel() for module in self._trainable_networks() for p in module.parameters())
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Everything for an exact resume, tensors on CPU.
+
+        Keys: ``agent_class``, ``obs_dim``, ``act_dim``, ``config`` (the ``agent``
+        section as a dict), ``networks``, ``optimizers``, ``counters``, ``rng``
+        (``torch``: generator state as a uint8 tensor, ``numpy``: bit-generator state
+        dict), ``extra``, and ``replay`` when ``include_replay`` (and a buffer exists).
+        """
+        state: dict[str, Any] = {
+            "agent_class": type(self).__name__,
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "config": self.cfg.to_dict(),
+            "networks": {name: m.state_dict() for name, m in self._networks().items()},
+            "optimizers": {name: o.state_dict() for name, o in self._optimizers().items()},
+            "counters": {
+                "num_steps": self.num_steps,
+                "num_updates": self.num_updates,
+                "actor_metrics": dict(self._actor_metrics),
+            },
+            "rng": {
+                "torch": self._generator.get_state(),
+                "numpy": self._np_rng.bit_generator.state,
+            },
+            "extra": self._extra_state(),
+        }
+        if include_replay:
+            replay = self._replay_state()
+            if replay is not None:
+                state["replay"] = replay
+        result: dict[str, Any] = tensors_to_cpu(state)
+        return result
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` onto this agent's device.
+
+        Without a ``replay`` entry the replay buffer is left as it is.
+
+        Raises
+        ------
+        CheckpointError
+            Wrong agent class, a missing key, a tensor of the wrong shape, or
+            observation/action sizes that differ from this agent's.
+        """
+        agent_class = require(state, "agent_class", "")
+        if agent_class != type(self).__name__:
+            raise CheckpointError(
+                f"checkpoint key 'agent_class' = {agent_class!r} does not match this agent "
+                f"({type(self).__name__}); load it with hhml.ml.rl.load_agent or select "
+                "the matching agent.algorithm"
+            )
+        for key, own in (("obs_dim", self.obs_dim), ("act_dim", self.act_dim)):
+            value = require(state, key, "", int)
+            if value != own:
+                raise CheckpointError(
+                    f"checkpoint key {key!r} = {value} does not match this agent's {key} = {own}"
+                )
+        networks = require(state, "networks", "", dict)
+        for name, module in self._networks().items():
+            load_module(module, require(networks, name, "networks"), f"networks.{name}")
+        optimizers = require(state, "optimizers", "", dict)
+        for name, optimizer in self._optimizers().items():
+            load_optimizer(optimizer, require(optimizers, name, "optimizers"), f"optimizers.{name}")
+        counters = require(state, "counters", "", dict)
+        num_steps = require(counters, "num_steps", "counters", int)
+        num_updates = require(counters, "num_updates", "counters", int)
+        actor_metrics = require(counters, "actor_metrics", "counters", dict)
+        rng = require(state, "rng", "", dict)
+        torch_state = require(rng, "torch", "rng")
+        reference = self._generator.get_state()
+        check_tensor(torch_state, "rng.torch", tuple(reference.shape), torch.uint8)
+        numpy_state = require(rng, "numpy", "rng", dict)
+        self._load_extra_state(require(state, "extra", "", dict))
+        if "replay" in state:
+            self._load_replay_state(require(state, "replay", "", dict))
+        try:
+            self._np_rng.bit_generator.state = numpy_state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"checkpoint key 'rng.numpy' is not a valid state: {exc}"
+            ) from exc
+        self._generator.set_state(torch_state)
+        self.num_steps = num_steps
+        self.num_updates = num_updates
+        self._actor_metrics = {str(k): float(v) for k, v in actor_metrics.items()}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal noise on the device from the update-time generator."""
+        return torch.randn(shape, generator=self._generator, device=self.device)
+
+    def _clip_and_norm(self, module: nn.Module) -> float:
+        """Clip ``module``'s gradient norm to ``agent.max_grad_norm`` (0: no clipping).
+
+        Returns the global 2-norm of the gradients before clipping.
+        """
+        max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        return float(nn.utils.clip_grad_norm_(module.parameters(), max_norm))

@@ -1,0 +1,132 @@
+"""TD3: twin delayed deep deterministic policy gradient (Fujimoto et al., 2018).
+
+Public names: ``TD3``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from hhml.ml.rl.base import BoolArray, FloatArray
+from hhml.ml.rl.networks import DeterministicActor, TwinCritic, polyak_update
+from hhml.ml.rl.off_policy import OffPolicyAgent
+from hhml.ml.rl.replay import ReplayBuffer
+
+__all__ = ["TD3"]
+
+
+class TD3(OffPolicyAgent):
+    """TD3 with a flat replay buffer on the device.
+
+    One gradient step (:meth:`_train_step`) follows the paper: sample a batch, add
+    clipped Gaussian smoothing noise to the target action, regress both critics on
+    the clipped double-Q target ``r + γ (1 − terminated) min_i Q'_i(s', ã')``, and
+    every ``policy_delay`` steps ascend ``Q_1(s, μ(s))`` and Polyak-update all
+    target networks with rate ``tau``.
+
+    See :class:`~hhml.ml.rl.off_policy.OffPolicyAgent` for the parameters.
+    """
+
+    actor: DeterministicActor
+    critic: TwinCritic
+
+    def _build_networks(self) -> None:
+        cfg = self.cfg
+        self.actor = DeterministicActor(
+            self.obs_dim, self.act_dim, cfg.hidden_size, cfg.hidden_layers
+        )
+        self.critic = TwinCritic(self.obs_dim, self.act_dim, cfg.hidden_size, cfg.hidden_layers)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+
+    def _build_on_device(self) -> None:
+        self.replay = ReplayBuffer(self.cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
+        self.actor_optimizer = torch.optim.Adam(
+            self.actor.parameters(), lr=self.cfg.actor_learning_rate
+        )
+        self.critic_optimizer = torch.optim.Adam(
+            self.critic.parameters(), lr=self.cfg.critic_learning_rate
+        )
+
+    def _networks(self) -> dict[str, nn.Module]:
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_target": self.actor_target,
+            "critic_target": self.critic_target,
+        }
+
+    def _trainable_networks(self) -> list[nn.Module]:
+        return [self.actor, self.critic]
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+
+    def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
+        action = self.actor(obs).cpu().numpy()
+        if explore:
+            noise = self._np_rng.normal(0.0, self.cfg.exploration_noise, size=action.shape)
+            action = (action + noise).clip(-1.0, 1.0)
+        result: FloatArray = action.astype("float32")
+        return result
+
+    def _store(
+        self,
+        obs: FloatArray,
+        action: FloatArray,
+        reward: FloatArray,
+        next_obs: FloatArray,
+        terminated: FloatArray,
+        done: BoolArray,
+    ) -> None:
+        self.replay.add(obs, action, reward, next_obs, terminated)
+
+    def _ready(self) -> bool:
+        return len(self.replay) > 0
+
+    def _replay_state(self) -> dict[str, Any] | None:
+        return self.replay.state_dict()
+
+    def _load_replay_state(self, state: dict[str, Any]) -> None:
+        self.replay.load_state_dict(state)
+
+    def _train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        batch = self.replay.sample(cfg.batch_size, self._generator)
+        with torch.no_grad():
+            noise = self._normal(tuple(batch.action.shape)) * cfg.target_policy_noise
+            noise = noise.clamp(-cfg.target_noise_clip, cfg.target_noise_clip)
+            next_action = (self.actor_target(batch.next_obs) + noise).clamp(-1.0, 1.0)
+            q1_next, q2_next = self.critic_target(batch.next_obs, next_action)
+            target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * torch.min(
+                q1_next, q2_next
+            )
+        q1, q2 = self.critic(batch.obs, batch.action)
+        critic_loss = functional.mse_loss(q1, target) + functional.mse_loss(q2, target)
+        self.critic_optimizer.zero_grad()
+        critic_loss.backward()  # type: ignore[no-untyped-call]
+        critic_grad_norm = self._clip_and_norm(self.critic)
+        self.critic_optimizer.step()
+
+        if self.num_updates % cfg.policy_delay == 0:
+            actor_loss = -self.critic.q1_value(batch.obs, self.actor(batch.obs)).mean()
+            self.actor_optimizer.zero_grad()
+            actor_loss.backward()  # type: ignore[no-untyped-call]
+            actor_grad_norm = self._clip_and_norm(self.actor)
+            self.actor_optimizer.step()
+            polyak_update(self.critic_target, self.critic, cfg.tau)
+            polyak_update(self.actor_target, self.actor, cfg.tau)
+            self._actor_metrics = {
+                "actor_loss": actor_loss.item(),
+                "actor_grad_norm": actor_grad_norm,
+            }
+        return {
+            "critic_loss": critic_loss.item(),
+            "critic_grad_norm": critic_grad_norm,
+            "lr": cfg.critic_learning_rate,
+        }
