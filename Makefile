@@ -17,7 +17,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 LINT_PATHS := $(wildcard src tests examples benchmarks)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all lint format typecheck validate bench clean distclean
+.PHONY: help install run simulate test test-all lint format typecheck validate bench bench-env bench-rl clean distclean
 
 help: ## List the targets
 	@echo "HHmL make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC)):"
@@ -43,7 +43,10 @@ $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -e ".[dev]"
 	@touch $@
 
-run: install ## Run the Möbius example (results/example) and the quick validation
+run: install ## Train TD3 on the Möbius env with the quickstart config (~3 min on CPU)
+	$(VBIN)/hhml-train --config configs/experiment/quickstart.yaml
+
+simulate: install ## Run the Möbius example (results/example) and the quick validation
 	$(VPY) examples/simulate_mobius.py --out results/example
 	$(VBIN)/hhml-validate --quick
 
@@ -73,6 +76,12 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## Install hhml[bench] and run benchmarks/bench_rhs.py (vs py-pde)
 	$(VPY) benchmarks/bench_rhs.py
+
+bench-env: install ## Env-steps/s of the Möbius env for 1 and 16 envs (benchmarks/bench_env.py)
+	$(VPY) benchmarks/bench_env.py
+
+bench-rl: install ## Agents on Pendulum-v1 vs published results (long: see benchmarks/README.md)
+	$(VPY) benchmarks/bench_pendulum.py --help
 
 clean: ## Remove build artefacts, caches and results/ (keeps the venv)
 	rm -rf build dist site htmlcov .coverage results
