@@ -20,7 +20,7 @@ from hhml.errors import ConfigError
 __all__ = ["TARGET_ENTROPY_PATTERN", "AgentConfig"]
 
 #: ``"auto"`` or a decimal number (``"-3"``, ``"-1.5"``, ``"2e-1"``).
-TARGET_ENTROPY_PATTERN = r"auto|[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+TARGET_ENTROPY_PATTERN = r"auto|[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
 
 
 @dataclass
