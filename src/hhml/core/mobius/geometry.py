@@ -178,14 +178,11 @@ def band_metric(
     axis = -(max(u.ndim, v.ndim) + 2)
 
     def derivative(shift_u: float, shift_v: float) -> FloatArray:
-        pts = band_points(
-            centreline,
-            topology,
-            u + stencil * shift_u,
-            v + stencil * shift_v,
-            length,
-            half_width,
-        )
+        # a v-derivative keeps u fixed: give u a singleton stencil axis instead of four
+        # copies, so the centreline frame is evaluated once, not at every stencil point
+        u_pts = u + stencil * shift_u if shift_u else u[None]
+        v_pts = v + stencil * shift_v if shift_v else v[None]
+        pts = band_points(centreline, topology, u_pts, v_pts, length, half_width)
         p2, p1, m1, m2 = (np.take(pts, k, axis=axis) for k in range(4))
         return np.asarray((-p2 + 8.0 * p1 - 8.0 * m1 + m2) / 12.0, dtype=np.float64)
 
