@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -e ".[dev]"
 	@touch $@
 
-run: install ## Train TD3 on the Möbius env with the quickstart config (~3 min on CPU)
+run: install ## Train TD3 on the Möbius env with the quickstart config (~1 min on CPU)
 	$(VBIN)/hhml-train --config configs/experiment/quickstart.yaml
 
 simulate: install ## Run the Möbius example (results/example) and the quick validation
