@@ -10,11 +10,17 @@ the act-time generator (random actions, exploration noise; a NumPy ``Generator``
 are all derived from the agent's ``seed``, never from global RNG state. All three
 are stored in :meth:`state_dict`, so a restored agent continues bit-identically.
 
-Public names: ``OffPolicyAgent``.
+Two building blocks serve the concrete agents: :class:`FlatReplayAgent` (a flat
+transition :class:`~hhml.ml.rl.replay.ReplayBuffer`; TD3 and SAC) and
+:class:`ActorCriticTargets` (actor, twin critic, their target copies and one Adam
+optimiser each; TD3 and recurrent TD3).
+
+Public names: ``OffPolicyAgent``, ``FlatReplayAgent``, ``ActorCriticTargets``.
 """
 
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 from typing import Any
 
@@ -32,6 +38,7 @@ from hhml.ml.rl.checkpoint import (
     require,
     tensors_to_cpu,
 )
+from hhml.ml.rl.replay import ReplayBuffer
 
 __all__ = ["OffPolicyAgent"]
 
@@ -346,3 +353,72 @@ class OffPolicyAgent(Agent):
         """
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         return float(nn.utils.clip_grad_norm_(module.parameters(), max_norm))
+
+
+class FlatReplayAgent(OffPolicyAgent):
+    """An :class:`OffPolicyAgent` whose transitions go to a flat :class:`ReplayBuffer`.
+
+    Subclasses create ``self.replay`` in :meth:`_build_on_device`.
+    """
+
+    replay: ReplayBuffer
+
+    def _store(
+        self,
+        obs: FloatArray,
+        action: FloatArray,
+        reward: FloatArray,
+        next_obs: FloatArray,
+        terminated: FloatArray,
+        done: BoolArray,
+    ) -> None:
+        self.replay.add(obs, action, reward, next_obs, terminated)
+
+    def _ready(self) -> bool:
+        return len(self.replay) > 0
+
+    def _replay_state(self) -> dict[str, Any] | None:
+        return self.replay.state_dict()
+
+    def _load_replay_state(self, state: dict[str, Any]) -> None:
+        self.replay.load_state_dict(state)
+
+
+class ActorCriticTargets:
+    """Mixin: an actor, a twin critic, their frozen target copies and two Adam optimisers.
+
+    The subclass sets ``actor`` and ``critic`` in ``_build_networks`` and calls
+    :meth:`_make_targets` there, then :meth:`_make_optimizers` in ``_build_on_device``.
+    """
+
+    cfg: AgentConfig
+    actor: nn.Module
+    critic: nn.Module
+    actor_target: nn.Module
+    critic_target: nn.Module
+
+    def _make_targets(self) -> None:
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+
+    def _make_optimizers(self) -> None:
+        self.actor_optimizer = torch.optim.Adam(
+            self.actor.parameters(), lr=self.cfg.actor_learning_rate
+        )
+        self.critic_optimizer = torch.optim.Adam(
+            self.critic.parameters(), lr=self.cfg.critic_learning_rate
+        )
+
+    def _networks(self) -> dict[str, nn.Module]:
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_target": self.actor_target,
+            "critic_target": self.critic_target,
+        }
+
+    def _trainable_networks(self) -> list[nn.Module]:
+        return [self.actor, self.critic]
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}

@@ -10,18 +10,16 @@ Public names: ``RecurrentTD3``.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from hhml.errors import CheckpointError, ConfigError
 from hhml.ml.rl.base import BoolArray, FloatArray
 from hhml.ml.rl.checkpoint import check_tensor, require
 from hhml.ml.rl.networks import LSTMState, RecurrentActor, RecurrentCritic, polyak_update
-from hhml.ml.rl.off_policy import OffPolicyAgent
+from hhml.ml.rl.off_policy import ActorCriticTargets, OffPolicyAgent
 from hhml.ml.rl.sequence_replay import SequenceReplayBuffer
 
 __all__ = ["RecurrentTD3"]
@@ -32,7 +30,7 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-class RecurrentTD3(OffPolicyAgent):
+class RecurrentTD3(ActorCriticTargets, OffPolicyAgent):
     """TD3 whose actor and twin critics read the observation history through LSTMs.
 
     Acting keeps one LSTM state per env (``[layers, N, lstm_hidden]``), cleared by
@@ -49,6 +47,8 @@ class RecurrentTD3(OffPolicyAgent):
 
     actor: RecurrentActor
     critic: RecurrentCritic
+    actor_target: RecurrentActor
+    critic_target: RecurrentCritic
     replay: SequenceReplayBuffer | None
 
     def _build_networks(self) -> None:
@@ -63,35 +63,13 @@ class RecurrentTD3(OffPolicyAgent):
         )
         self.actor = RecurrentActor(*sizes)
         self.critic = RecurrentCritic(*sizes)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self._make_targets()
 
     def _build_on_device(self) -> None:
         # The number of streams is the env batch size, known at the first observe().
         self.replay = None
         self._hidden: LSTMState | None = None
-        self.actor_optimizer = torch.optim.Adam(
-            self.actor.parameters(), lr=self.cfg.actor_learning_rate
-        )
-        self.critic_optimizer = torch.optim.Adam(
-            self.critic.parameters(), lr=self.cfg.critic_learning_rate
-        )
-
-    def _networks(self) -> dict[str, nn.Module]:
-        return {
-            "actor": self.actor,
-            "critic": self.critic,
-            "actor_target": self.actor_target,
-            "critic_target": self.critic_target,
-        }
-
-    def _trainable_networks(self) -> list[nn.Module]:
-        return [self.actor, self.critic]
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
-
-    # ------------------------------------------------------------------ acting
+        self._make_optimizers()
 
     def _state_for(self, n: int) -> LSTMState:
         """The per-env LSTM state, created (zeros) for ``n`` envs if needed."""

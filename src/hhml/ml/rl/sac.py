@@ -14,16 +14,16 @@ from torch import nn
 from torch.nn import functional
 
 from hhml.errors import CheckpointError
-from hhml.ml.rl.base import BoolArray, FloatArray
+from hhml.ml.rl.base import FloatArray
 from hhml.ml.rl.checkpoint import check_tensor, require
 from hhml.ml.rl.networks import GaussianActor, TwinCritic, polyak_update
-from hhml.ml.rl.off_policy import OffPolicyAgent
+from hhml.ml.rl.off_policy import FlatReplayAgent
 from hhml.ml.rl.replay import ReplayBuffer
 
 __all__ = ["SAC"]
 
 
-class SAC(OffPolicyAgent):
+class SAC(FlatReplayAgent):
     """SAC with a squashed Gaussian policy, twin critics and a learned temperature α.
 
     One gradient step: the critics regress on
@@ -106,26 +106,6 @@ class SAC(OffPolicyAgent):
             action, _ = self.actor.sample(obs, noise)
         result: FloatArray = action.cpu().numpy().astype("float32")
         return result
-
-    def _store(
-        self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray,
-        done: BoolArray,
-    ) -> None:
-        self.replay.add(obs, action, reward, next_obs, terminated)
-
-    def _ready(self) -> bool:
-        return len(self.replay) > 0
-
-    def _replay_state(self) -> dict[str, Any] | None:
-        return self.replay.state_dict()
-
-    def _load_replay_state(self, state: dict[str, Any]) -> None:
-        self.replay.load_state_dict(state)
 
     def _train_step(self) -> dict[str, float]:
         cfg = self.cfg

@@ -5,22 +5,18 @@ Public names: ``TD3``.
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import torch
-from torch import nn
 from torch.nn import functional
 
-from hhml.ml.rl.base import BoolArray, FloatArray
+from hhml.ml.rl.base import FloatArray
 from hhml.ml.rl.networks import DeterministicActor, TwinCritic, polyak_update
-from hhml.ml.rl.off_policy import OffPolicyAgent
+from hhml.ml.rl.off_policy import ActorCriticTargets, FlatReplayAgent
 from hhml.ml.rl.replay import ReplayBuffer
 
 __all__ = ["TD3"]
 
 
-class TD3(OffPolicyAgent):
+class TD3(ActorCriticTargets, FlatReplayAgent):
     """TD3 with a flat replay buffer on the device.
 
     One gradient step (:meth:`_train_step`) follows the paper: sample a batch, add
@@ -34,6 +30,8 @@ class TD3(OffPolicyAgent):
 
     actor: DeterministicActor
     critic: TwinCritic
+    actor_target: DeterministicActor
+    critic_target: TwinCritic
 
     def _build_networks(self) -> None:
         cfg = self.cfg
@@ -41,31 +39,11 @@ class TD3(OffPolicyAgent):
             self.obs_dim, self.act_dim, cfg.hidden_size, cfg.hidden_layers
         )
         self.critic = TwinCritic(self.obs_dim, self.act_dim, cfg.hidden_size, cfg.hidden_layers)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self._make_targets()
 
     def _build_on_device(self) -> None:
         self.replay = ReplayBuffer(self.cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
-        self.actor_optimizer = torch.optim.Adam(
-            self.actor.parameters(), lr=self.cfg.actor_learning_rate
-        )
-        self.critic_optimizer = torch.optim.Adam(
-            self.critic.parameters(), lr=self.cfg.critic_learning_rate
-        )
-
-    def _networks(self) -> dict[str, nn.Module]:
-        return {
-            "actor": self.actor,
-            "critic": self.critic,
-            "actor_target": self.actor_target,
-            "critic_target": self.critic_target,
-        }
-
-    def _trainable_networks(self) -> list[nn.Module]:
-        return [self.actor, self.critic]
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        self._make_optimizers()
 
     def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
         action = self.actor(obs).cpu().numpy()
@@ -74,26 +52,6 @@ class TD3(OffPolicyAgent):
             action = (action + noise).clip(-1.0, 1.0)
         result: FloatArray = action.astype("float32")
         return result
-
-    def _store(
-        self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray,
-        done: BoolArray,
-    ) -> None:
-        self.replay.add(obs, action, reward, next_obs, terminated)
-
-    def _ready(self) -> bool:
-        return len(self.replay) > 0
-
-    def _replay_state(self) -> dict[str, Any] | None:
-        return self.replay.state_dict()
-
-    def _load_replay_state(self, state: dict[str, Any]) -> None:
-        self.replay.load_state_dict(state)
 
     def _train_step(self) -> dict[str, float]:
         cfg = self.cfg
