@@ -80,8 +80,9 @@ bench: $(BENCH_STAMP) ## Install hhml[bench] and run benchmarks/bench_rhs.py (vs
 bench-env: install ## Env-steps/s of the Möbius env for 1 and 16 envs (benchmarks/bench_env.py)
 	$(VPY) benchmarks/bench_env.py
 
-bench-rl: install ## Agents on Pendulum-v1 vs published results (long: see benchmarks/README.md)
-	$(VPY) benchmarks/bench_pendulum.py --help
+bench-rl: install ## TD3 on Pendulum-v1, 20 000 steps (~4 min); all runs: benchmarks/README.md
+	$(VPY) benchmarks/bench_pendulum.py run --algo td3 --steps 20000 --seeds 0 \
+		--out results/pendulum_td3.json
 
 clean: ## Remove build artefacts, caches and results/ (keeps the venv)
 	rm -rf build dist site htmlcov .coverage results
