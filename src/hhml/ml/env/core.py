@@ -449,7 +449,16 @@ class MobiusVortexCore:
             self._last = {k: v.numpy().astype(np.float64) for k, v in state["measured"].items()}
 
     def snapshot(self) -> dict[str, Any]:
-        """The field and its vortices for analysis/dashboards (CPU tensors)."""
+        """The field and its vortices for analysis/dashboards (CPU tensors).
+
+        Keys: ``psi`` ``[B, S, nu, nv]`` complex; ``vortex_index`` ``[K, 4]`` (env, strip,
+        i, j), ``vortex_position`` ``[K, 2]`` (u, v), ``vortex_charge`` ``[K]``,
+        ``vortex_depth`` ``[K]``; ``values`` ``[B, 23]`` and ``control_names``; ``time``
+        ``[B]`` (time since each env's reset); ``lattice`` (geometry per env), ``chart``
+        (nu, nv, strips, length, half_width, topology, edge), ``area_weights``
+        ``[B, S, nu, nv]``; ``measured`` (the per-env features of the last observation:
+        vortex_density, null_density, norm, k2, ... each ``[B]``).
+        """
         vort = (
             self._vortices
             if self._vortices is not None
@@ -465,4 +474,15 @@ class MobiusVortexCore:
             "control_names": [c.name for c in CONTROLS],
             "time": torch.from_numpy(self.time.copy()),
             "lattice": dict(self.lattice.state_dict()),
+            "chart": {
+                "nu": self.lattice.nu,
+                "nv": self.lattice.nv,
+                "strips": self.lattice.num_strips,
+                "length": self.lattice.strip.length,
+                "half_width": self.lattice.strip.half_width,
+                "topology": self.lattice.strip.topology,
+                "edge": self.lattice.strip.edge,
+            },
+            "area_weights": self.lattice.area_weights().cpu(),
+            "measured": {k: torch.from_numpy(np.asarray(v).copy()) for k, v in self._last.items()},
         }
