@@ -1,0 +1,335 @@
+"""Reading what HHmL writes: run directories, training checkpoints and field snapshots.
+
+Everything is read-only (files are opened for reading, never written or locked) and
+schema-checked: a missing file or key, a wrong shape or a corrupted file raises
+:class:`~hhml.errors.CheckpointError` naming the file and what is wrong. Tensors are
+loaded onto the CPU with ``torch.load(weights_only=True, map_location="cpu")``, so a
+checkpoint written on CUDA is analysed on a machine without a GPU.
+
+Public names: ``RunData``, ``Snapshot``, ``load_run``, ``load_snapshot``,
+``snapshot_from_checkpoint``, ``open_input``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import yaml
+
+from hhml.errors import CheckpointError
+
+__all__ = [
+    "RunData",
+    "Snapshot",
+    "load_run",
+    "load_snapshot",
+    "open_input",
+    "snapshot_from_checkpoint",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Keys every snapshot file must hold (see ``MobiusVortexCore.snapshot``).
+SNAPSHOT_KEYS = ("psi", "vortex_index", "vortex_position", "vortex_charge", "chart")
+CHART_KEYS = ("nu", "nv", "strips", "length", "half_width", "topology")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One saved field of ``B`` environments and its vortices.
+
+    Attributes
+    ----------
+    path : Path
+        Where it was read from.
+    step : int or None
+        Training step (from the file name ``step_<n>.pt``), if known.
+    psi : Tensor
+        Complex field ``[B, S, nu, nv]`` on the CPU.
+    vortex_index : Tensor
+        ``[K, 4]`` int64 (env, strip, i, j).
+    vortex_position : Tensor
+        ``[K, 2]`` chart positions ``(u, v)`` (length units).
+    vortex_charge : Tensor
+        ``[K]`` int64 chart charges.
+    chart : dict
+        ``nu, nv, strips, length, half_width, topology`` (and ``edge``).
+    extra : dict
+        Every other key of the file (``values``, ``control_names``, ``measured``,
+        ``area_weights``, ...).
+    """
+
+    path: Path
+    step: int | None
+    psi: torch.Tensor
+    vortex_index: torch.Tensor
+    vortex_position: torch.Tensor
+    vortex_charge: torch.Tensor
+    chart: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_envs(self) -> int:
+        """``B``."""
+        return int(self.psi.shape[0])
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run directory, read.
+
+    Attributes
+    ----------
+    path : Path
+        The run directory.
+    config : dict
+        ``config.yaml`` as ``{section: {key: value}}``.
+    records : list of dict
+        ``metrics.jsonl`` records in file order (a torn last line is skipped).
+    summary : dict or None
+        ``metrics.json`` (None while a run is still going and has not written it).
+    snapshots : list of Path
+        ``snapshots/step_*.pt`` sorted by step.
+    checkpoints : dict
+        ``{"last": Path, "best": Path}`` for the files that exist.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    records: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    snapshots: list[Path]
+    checkpoints: dict[str, Path]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Records with ``"kind": kind`` (``train``, ``eval``, ``baseline``)."""
+        return [r for r in self.records if r.get("kind") == kind]
+
+    def series(self, key: str, kind: str = "train") -> tuple[FloatArray, FloatArray]:
+        """``(steps, values)`` of ``key`` over the records of ``kind`` that have it."""
+        rows = [
+            (float(r["step"]), float(r[key]))
+            for r in self.of_kind(kind)
+            if key in r and isinstance(r[key], (int, float)) and math.isfinite(float(r[key]))
+        ]
+        if not rows:
+            return np.zeros(0), np.zeros(0)
+        arr = np.asarray(rows, dtype=np.float64)
+        return arr[:, 0], arr[:, 1]
+
+
+def _step_of(path: Path) -> int | None:
+    stem = path.stem
+    if stem.startswith("step_") and stem[5:].isdigit():
+        return int(stem[5:])
+    return None
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break  # the last line of a running (or killed) run may be torn
+            raise CheckpointError(f"{path}:{number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or "step" not in record:
+            raise CheckpointError(f"{path}:{number} is not a metrics record (no 'step' key)")
+        records.append(record)
+    return records
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read a run directory (see ``docs/training.md``) without modifying it.
+
+    Raises
+    ------
+    CheckpointError
+        Not a directory, no ``config.yaml``, an unreadable ``config.yaml`` or
+        ``metrics.json``, or a malformed line of ``metrics.jsonl`` (other than a torn
+        last line).
+    """
+    run = Path(path)
+    if not run.is_dir():
+        raise CheckpointError(f"{run} is not a directory (expected a run directory)")
+    cfg_file = run / "config.yaml"
+    if not cfg_file.is_file():
+        raise CheckpointError(
+            f"{run} has no config.yaml: not an hhml run directory (it is written first)"
+        )
+    try:
+        config = yaml.safe_load(cfg_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f"{cfg_file} is not valid YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{cfg_file} must hold a mapping of config sections")
+    summary = None
+    summary_file = run / "metrics.json"
+    if summary_file.is_file():
+        try:
+            summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{summary_file} is not valid JSON ({exc.msg})") from None
+    snaps = sorted(
+        (p for p in (run / "snapshots").glob("step_*.pt") if _step_of(p) is not None),
+        key=lambda p: _step_of(p) or 0,
+    )
+    checkpoints = {
+        kind: run / f"model_{kind}.pt"
+        for kind in ("last", "best")
+        if (run / f"model_{kind}.pt").is_file()
+    }
+    return RunData(run, config, _read_records(run / "metrics.jsonl"), summary, snaps, checkpoints)
+
+
+def _torch_load(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"no file at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated/foreign files
+        raise CheckpointError(f"{path} is corrupted or not a torch file: {exc}") from None
+
+
+def _check_snapshot(data: Any, where: str) -> Snapshot:
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where} does not hold a snapshot dict")
+    missing = [k for k in SNAPSHOT_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"{where} is missing snapshot key(s) {missing}")
+    psi = data["psi"]
+    if not isinstance(psi, torch.Tensor) or psi.dim() != 4 or not psi.is_complex():
+        shape = tuple(psi.shape) if isinstance(psi, torch.Tensor) else type(psi).__name__
+        raise CheckpointError(f"{where}: psi must be a complex tensor [B, S, nu, nv], got {shape}")
+    chart = data["chart"]
+    if not isinstance(chart, dict) or any(k not in chart for k in CHART_KEYS):
+        raise CheckpointError(f"{where}: chart must hold {list(CHART_KEYS)}")
+    expected = (int(chart["strips"]), int(chart["nu"]), int(chart["nv"]))
+    if tuple(psi.shape[1:]) != expected:
+        raise CheckpointError(
+            f"{where}: psi has shape {tuple(psi.shape)} but the chart says [B, {expected[0]}, "
+            f"{expected[1]}, {expected[2]}]"
+        )
+    index, position, charge = data["vortex_index"], data["vortex_position"], data["vortex_charge"]
+    k = int(charge.shape[0]) if isinstance(charge, torch.Tensor) else -1
+    if (
+        k < 0
+        or not isinstance(index, torch.Tensor)
+        or tuple(index.shape) != (k, 4)
+        or not isinstance(position, torch.Tensor)
+        or tuple(position.shape) != (k, 2)
+    ):
+        raise CheckpointError(
+            f"{where}: vortex_index [K, 4], vortex_position [K, 2] and vortex_charge [K] "
+            "must agree in K"
+        )
+    path = Path(where)
+    extra = {key: value for key, value in data.items() if key not in SNAPSHOT_KEYS}
+    return Snapshot(
+        path, _step_of(path), psi, index, position.to(torch.float64), charge, chart, extra
+    )
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read and check one ``snapshots/step_<n>.pt`` file."""
+    file = Path(path)
+    return _check_snapshot(_torch_load(file), str(file))
+
+
+def snapshot_from_checkpoint(path: str | Path) -> tuple[dict[str, Any], Snapshot | None]:
+    """Read a training checkpoint; return it and, for a resumable Möbius-env
+    checkpoint, a :class:`Snapshot` rebuilt from its environment state (field and
+    detected vortices, recomputed with the fixed detector)."""
+    from hhml.ml.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location="cpu")
+    env = ckpt.get("env")
+    if not (isinstance(env, dict) and env.get("kind") == "state_dict"):
+        return ckpt, None
+    try:
+        core = env["state"]["core"]
+        psi = core["simulator"]["psi"]
+    except (KeyError, TypeError):
+        return ckpt, None
+    from hhml.config import config_from_dict
+    from hhml.core.mobius import LatticeEnsemble
+    from hhml.core.resonance import detect_vortices
+
+    cfg = config_from_dict(ckpt["config"])
+    lat = cfg.lattice
+    geometry = {
+        k: np.asarray(core["values"].numpy()[:, i])
+        for i, k in (
+            (0, "aspect"),
+            (1, "kappa"),
+            (2, "delta"),
+            (3, "coupling_range"),
+            (15, "twist"),
+        )
+    }
+    ens = LatticeEnsemble(
+        int(psi.shape[0]),
+        lat.strips,
+        lat.nu,
+        lat.nv,
+        strip_spacing=lat.strip_spacing,
+        length=lat.length,
+        half_width=lat.half_width,
+        topology=lat.topology,
+        edge=lat.edge,
+        metric=lat.metric,
+        dtype=psi.dtype,
+        **geometry,  # type: ignore[arg-type]
+    )
+    vort = detect_vortices(psi, ens)
+    chart = {
+        "nu": lat.nu,
+        "nv": lat.nv,
+        "strips": lat.strips,
+        "length": lat.length,
+        "half_width": lat.half_width,
+        "topology": lat.topology,
+        "edge": lat.edge,
+    }
+    data = {
+        "psi": psi,
+        "vortex_index": vort.index,
+        "vortex_position": vort.position,
+        "vortex_charge": vort.charge,
+        "vortex_depth": vort.depth,
+        "chart": chart,
+        "area_weights": ens.area_weights(),
+        "values": core["values"],
+    }
+    snap = _check_snapshot(data, str(path))
+    return ckpt, dataclasses.replace(snap, step=int(ckpt["step"]))
+
+
+def open_input(path: str | Path) -> tuple[str, Any]:
+    """Classify a command-line input: ``("run", RunData)``, ``("checkpoint", (ckpt,
+    Snapshot | None))`` or ``("snapshot", Snapshot)``."""
+    p = Path(path)
+    if p.is_dir():
+        return "run", load_run(p)
+    if not p.exists():
+        raise CheckpointError(
+            f"{p} does not exist (expected a run directory, checkpoint or snapshot)"
+        )
+    data = _torch_load(p)
+    if isinstance(data, dict) and data.get("format") == "hhml-training-checkpoint":
+        return "checkpoint", snapshot_from_checkpoint(p)
+    return "snapshot", _check_snapshot(data, str(p))
