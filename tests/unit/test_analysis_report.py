@@ -1,0 +1,138 @@
+"""hhml-analyze: loading with schema checks, the report and its numbers, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hhml.analysis.loading import load_run, load_snapshot, open_input
+from hhml.analysis.report import build_report, write_report
+from hhml.cli.analyze import main as analyze_main
+from hhml.cli.train import main as train_main
+from hhml.errors import CheckpointError
+
+REPO = Path(__file__).parents[2]
+TINY = [
+    "lattice=env",
+    "simulation=env",
+    "env=mobius",
+    "agent=td3",
+    "lattice.nu=16",
+    "lattice.nv=6",
+    "env.num_envs=2",
+    "env.horizon=5",
+    "agent.learning_starts=20",
+    "agent.batch_size=8",
+    "agent.hidden_size=16",
+    "training.total_steps=40",
+    "training.eval_every=20",
+    "training.eval_episodes=1",
+    "training.log_every=10",
+    "training.checkpoint_every=20",
+    "training.snapshot_every=20",
+    "training.progress_bar=false",
+    "training.tensorboard=false",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    out = root / "tiny<script>run"
+    result = CliRunner().invoke(
+        train_main, [*TINY, "--device", "cpu", "--run-dir", str(out)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _digest(path: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_report_numbers_match_the_run_and_the_run_is_not_modified(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    before = _digest(run_dir)
+    doc = build_report(run_dir, tmp_path / "report", progress=False)
+    written = write_report(doc, tmp_path / "report", ["md", "html"])
+    assert _digest(run_dir) == before
+    assert {p.name for p in written} == {"report.md", "report.html", "report.json"}
+    numbers = json.loads((tmp_path / "report" / "report.json").read_text())
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert numbers["training"]["baseline_return"] == summary["baseline_return"]
+    evals = [e["return_mean"] for e in numbers["training"]["evaluations"]]
+    assert evals[-1] == summary["final_eval"]["return_mean"]
+    snap = load_snapshot(load_run(run_dir).snapshots[-1])
+    assert numbers["snapshot"]["counts_per_env"] == [
+        int((snap.vortex_index[:, 0] == b).sum()) for b in range(snap.num_envs)
+    ]
+    for name in ("rewards.png", "parameters.png", "density.png", "snapshot.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 1000
+        assert name in numbers["figures"]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "<script>" not in html and "tiny&lt;script&gt;run" in html
+
+
+def test_checkpoint_and_snapshot_inputs(run_dir: Path, tmp_path: Path) -> None:
+    kind, (ckpt, snap) = open_input(run_dir / "model_last.pt")
+    assert kind == "checkpoint" and snap is not None
+    assert snap.psi.shape == (2, 2, 16, 6) and snap.psi.device.type == "cpu"
+    doc = build_report(run_dir / "model_last.pt", tmp_path / "ck", progress=False)
+    assert doc.numbers["checkpoint"]["step"] == ckpt["step"]
+    kind, snap2 = open_input(load_run(run_dir).snapshots[-1])
+    assert kind == "snapshot" and snap2.step == 40
+
+
+def test_malformed_inputs_raise_checkpoint_errors_that_name_the_problem(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    (copy / "metrics.jsonl").write_text("\n".join([lines[0], "{broken", *lines[1:]]) + "\n")
+    with pytest.raises(CheckpointError, match=r"metrics.jsonl:2 is not valid JSON"):
+        load_run(copy)
+    (copy / "metrics.jsonl").write_text("\n".join([*lines, '{"kind": "tr']))  # torn last line
+    assert len(load_run(copy).records) == len(lines)
+    (copy / "config.yaml").unlink()
+    with pytest.raises(CheckpointError, match=r"has no config\.yaml"):
+        load_run(copy)
+    snap_file = load_run(run_dir).snapshots[-1]
+    data = torch.load(snap_file, weights_only=True)
+    del data["chart"]
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=r"missing snapshot key\(s\) \['chart'\]"):
+        load_snapshot(tmp_path / "bad.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="corrupted or not a torch file"):
+        load_snapshot(tmp_path / "junk.pt")
+
+
+def test_cli_writes_the_report_and_rejects_bad_inputs(run_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    result = runner.invoke(analyze_main, [str(run_dir), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.md").is_file() and (out / "report.json").is_file()
+    result = runner.invoke(analyze_main, [str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    result = runner.invoke(analyze_main, [str(run_dir), "--out", str(run_dir / "inside")])
+    assert result.exit_code == 2 and "never writes into a run directory" in result.output
+    assert not (run_dir / "inside").exists()
+
+
+def test_compare_adds_a_table_of_every_run(run_dir: Path, tmp_path: Path) -> None:
+    doc = build_report(run_dir, tmp_path / "cmp", compare=[run_dir], progress=False)
+    assert [row["run"] for row in doc.numbers["compare"]] == [run_dir.name, run_dir.name]
