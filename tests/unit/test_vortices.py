@@ -399,3 +399,15 @@ def test_double_charge_imprint_has_total_charge_two() -> None:
     assert int(found.charge.sum()) == 2
     d = (found.position - torch.tensor([2.0, 0.05], dtype=torch.float64)).norm(dim=1)
     assert float(d.max()) < 2 * lat.du
+
+
+@pytest.mark.parametrize("charge", [1, -1])
+def test_torus_pair_imprint_has_exactly_two_windings_for_either_charge(charge: int) -> None:
+    # regression: the torus gauge ramp must scale with the charge (it did not for −1)
+    lat = MobiusStrip(24, 6, topology="torus", dtype=torch.complex128)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        pos = (float(rng.uniform(0, lat.length)), float(rng.uniform(-0.7, 0.7)))
+        psi = imprint_pair(torch.ones(24, 6, dtype=torch.complex128), lat, pos, 0.6, charge, 0.1)
+        q = winding_numbers(psi, lat)
+        assert int((q != 0).sum()) == 2 and int(q.sum()) == 0

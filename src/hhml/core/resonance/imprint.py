@@ -175,7 +175,7 @@ def imprint_pair(
     f = f * vortex_factor(lattice, (p2[0], p2[1]), q2, core_radius)
     if lattice.topology == "torus":
         _, vv = lattice.coordinates()
-        gauge = 2.0 * math.pi * (p1[0] - p2[0]) / lattice.length
+        gauge = 2.0 * math.pi * charge * (p1[0] - p2[0]) / lattice.length
         # phase of the pair jumps by `gauge` across v = ±w; a linear ramp removes the jump
         ramp = gauge * (vv + lattice.half_width) / (2 * lattice.half_width)
         f = f * torch.polar(torch.ones_like(ramp), -ramp).to(f.dtype)
