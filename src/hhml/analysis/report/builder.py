@@ -20,6 +20,10 @@ from tqdm.auto import tqdm
 from hhml.analysis.loading import RunData, Snapshot, load_run, load_snapshot, open_input
 from hhml.analysis.report import figures
 from hhml.analysis.report.document import Document
+from hhml.analysis.report.statistics_sections import (
+    parameter_outcome_section,
+    point_pattern_section,
+)
 from hhml.core.resonance.vortices import IID_PHASE_VORTEX_FRACTION
 from hhml.errors import CheckpointError
 
@@ -284,6 +288,9 @@ def build_report(
             "snapshots": [str(p) for p in run.snapshots],
         }
         sections += [_training_section(run), _parameters_section(run), _density_section(run)]
+        outcome = parameter_outcome_section(run)
+        if outcome is not None:
+            sections.append(outcome)
         if run.snapshots:
             snap = load_snapshot(run.snapshots[-1])
     elif kind == "checkpoint":
@@ -299,7 +306,7 @@ def build_report(
     else:
         snap = data
     if snap is not None:
-        sections.append(_snapshot_section(snap))
+        sections += [_snapshot_section(snap), point_pattern_section(snap)]
     for make in extra_sections:
         extra = make(data, snap)
         if extra is not None:
@@ -309,7 +316,14 @@ def build_report(
             raise CheckpointError(f"--dark-matter needs a field snapshot, and {source} has none")
         from hhml.analysis.report.dark_matter_section import dark_matter_section
 
-        sections.append(dark_matter_section(snap))
+        if kind == "run":
+            cfg = data.config
+        elif kind == "checkpoint":
+            cfg = data[0].get("config", {})
+        else:
+            cfg = {}
+        dynamics = cfg.get("dynamics") if isinstance(cfg, dict) else None
+        sections.append(dark_matter_section(snap, dynamics=dynamics))
     if compare:
         runs = [data] if kind == "run" else []
         runs += [load_run(p) for p in compare]
