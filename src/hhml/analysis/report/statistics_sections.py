@@ -146,8 +146,8 @@ def parameter_outcome_section(run: RunData, seed: int = 0) -> Section | None:
         doc.table(
             ["parameter", "outcome", "r", "interval", "p (shift)", "p (naive)", "Holm", "BH"],
             [
-                [t["parameter"], t["outcome"], t["r"], _interval(float(t["r_low"]), float(t["r_high"])),
-                 t["p_value"], t["p_naive"], t["p_holm"], t["p_bh"]]
+                [t["parameter"], t["outcome"], t["r"], _interval(float(t["r_low"]),
+                 float(t["r_high"])), t["p_value"], t["p_naive"], t["p_holm"], t["p_bh"]]
                 for t in table[:10]
             ],
         )  # fmt: skip
