@@ -9,9 +9,10 @@ Ctrl-C / SIGTERM after writing a final checkpoint.
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -19,6 +20,9 @@ from hhml import __version__
 from hhml.config.loader import load_config
 from hhml.errors import HHmLError
 from hhml.ml.training import RESUMABLE_KEYS, Trainer, TrainResult
+
+if TYPE_CHECKING:
+    from hhml.monitoring.server import DashboardServer
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -39,6 +43,14 @@ model_last.pt (exact resume), model_best.pt, tensorboard/ and snapshots/.
 Before training, a uniformly random policy is evaluated on the evaluation
 seeds (baseline_return); the final table compares the first, best and final
 evaluations with it.
+
+With --dashboard, a live web dashboard of this run (the one of hhml-monitor:
+reward, reward terms, vortex density vs null, losses, steps/s, the 23
+parameters, the newest field snapshot, config and status) is served at
+http://127.0.0.1:8765/ while training runs, from a background thread that only
+reads the run directory; it stops when training ends (hhml-monitor RUN_DIR
+shows a finished run). A busy --dashboard-port is reported before anything is
+written (--dashboard-port 0 picks a free port).
 
 Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits
 with code 130; resume with --resume RUN_DIR. On resume only
@@ -99,6 +111,23 @@ def summary_table(result: TrainResult) -> str:
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
+def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardServer | None:
+    """Serve the dashboard of ``root`` in a daemon thread; None (with a warning) if it fails."""
+    from hhml.cli.monitor import warn_if_exposed
+    from hhml.monitoring.server import DashboardServer
+
+    try:
+        server = DashboardServer([root], sock=sock)
+        url = server.start()
+    except HHmLError as exc:  # training goes on without the dashboard
+        sock.close()
+        click.echo(f"hhml-train: warning: dashboard not started: {exc}", err=True)
+        return None
+    warn_if_exposed(host, "hhml-train")
+    click.echo(f"dashboard: {url}")
+    return server
+
+
 @click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("overrides", nargs=-1, metavar="[OVERRIDES]...")
 @click.option(
@@ -124,6 +153,24 @@ def summary_table(result: TrainResult) -> str:
     "<training.run_root>/<training.run_name or a timestamped id>.",
 )
 @click.option("--seed", type=int, help="Sets training.seed (global RNGs, agent, envs).")
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    help="Serve a live web dashboard of the run while training (see hhml-monitor).",
+)
+@click.option(
+    "--dashboard-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the dashboard listens on (a non-loopback one prints a warning).",
+)
+@click.option(
+    "--dashboard-port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the dashboard (0: any free port).",
+)
 @click.version_option(__version__, prog_name="hhml-train")
 def main(
     overrides: tuple[str, ...],
@@ -132,6 +179,9 @@ def main(
     device: str | None,
     run_dir: Path | None,
     seed: int | None,
+    dashboard: bool,
+    dashboard_host: str,
+    dashboard_port: int,
 ) -> None:
     """Entry point of ``hhml-train``."""
     extra = list(overrides)
@@ -139,6 +189,14 @@ def main(
         extra.append(f"training.device={device}")
     if seed is not None:
         extra.append(f"training.seed={seed}")
+    dashboard_socket: socket.socket | None = None
+    if dashboard:
+        from hhml.monitoring.server import bind_socket
+
+        try:  # bound first: a busy port is reported before the run directory exists
+            dashboard_socket = bind_socket(dashboard_host, dashboard_port)
+        except HHmLError as exc:
+            _fail(f"--dashboard: {exc}")
     try:
         if resume_dir is not None:
             if config_path is not None or run_dir is not None:
@@ -153,9 +211,14 @@ def main(
             cfg = load_config(config_path, extra)
             trainer = Trainer.create(cfg, run_dir=run_dir)
     except HHmLError as exc:
+        if dashboard_socket is not None:
+            dashboard_socket.close()
         _fail(str(exc))
     action = "resuming" if resume_dir is not None else "run directory"
     click.echo(f"{action}: {trainer.run.root} (step {trainer.state.step})")
+    server = None
+    if dashboard_socket is not None:
+        server = _start_dashboard(trainer.run.root, dashboard_host, dashboard_socket)
     try:
         result = trainer.train()
     except HHmLError as exc:
@@ -172,6 +235,9 @@ def main(
         )
     finally:
         trainer.close()
+        if server is not None:
+            server.stop()
+            click.echo(f"dashboard stopped; browse the run with: hhml-monitor {trainer.run.root}")
     click.echo(summary_table(result))
     if result.status == "interrupted":
         click.echo(f"interrupted; continue with: hhml-train --resume {result.run_dir}")

@@ -455,7 +455,8 @@ class MobiusVortexCore:
         i, j), ``vortex_position`` ``[K, 2]`` (u, v), ``vortex_charge`` ``[K]``,
         ``vortex_depth`` ``[K]``; ``values`` ``[B, 23]`` and ``control_names``; ``time``
         ``[B]`` (time since each env's reset); ``lattice`` (geometry per env), ``chart``
-        (nu, nv, strips, length, half_width, topology, edge), ``area_weights``
+        (nu, nv, strips, length, half_width, topology, edge, metric, strip_spacing),
+        ``area_weights``
         ``[B, S, nu, nv]``; ``measured`` (the per-env features of the last observation:
         vortex_density, null_density, norm, k2, ... each ``[B]``).
         """
@@ -482,6 +483,8 @@ class MobiusVortexCore:
                 "half_width": self.lattice.strip.half_width,
                 "topology": self.lattice.strip.topology,
                 "edge": self.lattice.strip.edge,
+                "metric": self.lattice.metric,
+                "strip_spacing": self.lattice.strip_spacing,
             },
             "area_weights": self.lattice.area_weights().cpu(),
             "measured": {k: torch.from_numpy(np.asarray(v).copy()) for k, v in self._last.items()},

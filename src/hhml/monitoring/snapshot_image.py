@@ -1,0 +1,144 @@
+"""Render a field snapshot (``snapshots/step_<n>.pt``) of one environment to a PNG.
+
+One row per strip of the stack: the amplitude ``|ψ|`` and the phase ``arg ψ`` on
+the strip's chart (u along the centre line, v across; cell-centred nodes, so the
+image spans ``[0, L] × [-w, w]``), with the detected vortices marked by charge
+(▲ positive, ▼ negative).
+
+Uses matplotlib's object-oriented API (no pyplot state), so it is safe to call
+from the server's worker threads; calls are serialised by a lock anyway.
+
+Public names: ``render_snapshot_png``, ``load_snapshot``.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hhml.errors import CheckpointError
+
+__all__ = ["load_snapshot", "render_snapshot_png"]
+
+_render_lock = threading.Lock()
+
+
+def load_snapshot(path: Path) -> dict[str, Any]:
+    """Load a snapshot file with ``weights_only=True`` (no code runs from the file).
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, unreadable, or lacks ``psi`` ``[B, S, nu, nv]``.
+    """
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"snapshot {path}: no such file") from exc
+    except Exception as exc:  # torch raises many types for a corrupt/unsafe file
+        raise CheckpointError(f"snapshot {path}: cannot be read ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"snapshot {path}: expected a dict, got {type(data).__name__}")
+    psi = data.get("psi")
+    if not isinstance(psi, torch.Tensor) or psi.dim() != 4:
+        raise CheckpointError(f"snapshot {path}: 'psi' must be a [B, S, nu, nv] tensor")
+    return data
+
+
+def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
+    """|ψ| and phase of environment ``env`` of the snapshot at ``path``, as PNG bytes.
+
+    Parameters
+    ----------
+    path
+        A ``step_<n>.pt`` file written by the trainer (``MobiusVortexEnv.snapshot()``).
+    env
+        Which environment of the batch to draw (``0 <= env < B``).
+    dpi
+        Resolution of the figure (the figure is 10 × 2.4·S inches).
+
+    Raises
+    ------
+    CheckpointError
+        The snapshot cannot be read, or ``env`` is out of range.
+    """
+    from matplotlib.figure import Figure
+
+    data = load_snapshot(path)
+    psi = data["psi"]
+    batch, strips = int(psi.shape[0]), int(psi.shape[1])
+    if not 0 <= env < batch:
+        raise CheckpointError(f"snapshot {path}: env {env} out of range (0 to {batch - 1})")
+    field = psi[env].to(torch.complex128).numpy()
+    chart_value = data.get("chart")
+    chart: dict[str, Any] = chart_value if isinstance(chart_value, dict) else {}
+    length = float(chart.get("length", field.shape[1]))
+    half_width = float(chart.get("half_width", field.shape[2] / 2))
+    extent = (0.0, length, -half_width, half_width)
+
+    index = data.get("vortex_index")
+    position = data.get("vortex_position")
+    charge = data.get("vortex_charge")
+    have_vortices = all(isinstance(t, torch.Tensor) for t in (index, position, charge))
+
+    with _render_lock:
+        fig = Figure(figsize=(10.0, 2.4 * strips + 0.4), dpi=dpi, layout="constrained")
+        axes = fig.subplots(strips, 2, squeeze=False, sharex=True)
+        counts = [0, 0]
+        for s in range(strips):
+            amplitude = np.abs(field[s]).T  # rows: v, columns: u
+            phase = np.angle(field[s]).T
+            ax_amp, ax_phase = axes[s]
+            im = ax_amp.imshow(
+                amplitude, origin="lower", extent=extent, aspect="auto", cmap="viridis"
+            )
+            fig.colorbar(im, ax=ax_amp, label="|ψ|", pad=0.01)
+            im = ax_phase.imshow(
+                phase,
+                origin="lower",
+                extent=extent,
+                aspect="auto",
+                cmap="twilight",
+                vmin=-np.pi,
+                vmax=np.pi,
+            )
+            fig.colorbar(im, ax=ax_phase, label="arg ψ", pad=0.01)
+            if have_vortices:
+                assert isinstance(index, torch.Tensor)
+                assert isinstance(position, torch.Tensor)
+                assert isinstance(charge, torch.Tensor)
+                mask = (index[:, 0] == env) & (index[:, 1] == s)
+                uv = position[mask].double().numpy()
+                q = charge[mask].numpy()
+                for sign, marker, colour in ((1, "^", "#d62728"), (-1, "v", "#1f77b4")):
+                    sel = q * sign > 0
+                    counts[0 if sign > 0 else 1] += int(sel.sum())
+                    for ax in (ax_amp, ax_phase):
+                        ax.scatter(
+                            uv[sel, 0],
+                            uv[sel, 1],
+                            marker=marker,
+                            s=36,
+                            c=colour,
+                            edgecolors="white",
+                            linewidths=0.6,
+                        )
+            label = f"strip {s}" if strips > 1 else "strip"
+            ax_amp.set_ylabel(f"{label}\nv")
+            ax_amp.set_title("|ψ|" if s == 0 else "", fontsize=10)
+            ax_phase.set_title("arg ψ" if s == 0 else "", fontsize=10)
+        for ax in axes[-1]:
+            ax.set_xlabel("u")
+        step = data.get("step")
+        title = f"env {env}" + (f", step {int(step)}" if isinstance(step, int) else "")
+        if have_vortices:
+            title += f" — vortices: {counts[0]} ▲ (+), {counts[1]} ▼ (−)"
+        fig.suptitle(title, fontsize=11)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    return buffer.getvalue()
