@@ -21,6 +21,7 @@ from hhml.analysis.loading import RunData, Snapshot, load_run, load_snapshot, op
 from hhml.analysis.report import figures
 from hhml.analysis.report.document import Document
 from hhml.analysis.report.statistics_sections import (
+    field_section,
     parameter_outcome_section,
     point_pattern_section,
 )
@@ -306,7 +307,7 @@ def build_report(
     else:
         snap = data
     if snap is not None:
-        sections += [_snapshot_section(snap), point_pattern_section(snap)]
+        sections += [_snapshot_section(snap), point_pattern_section(snap), field_section(snap)]
     for make in extra_sections:
         extra = make(data, snap)
         if extra is not None:
