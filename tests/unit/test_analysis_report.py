@@ -136,3 +136,15 @@ def test_cli_writes_the_report_and_rejects_bad_inputs(run_dir: Path, tmp_path: P
 def test_compare_adds_a_table_of_every_run(run_dir: Path, tmp_path: Path) -> None:
     doc = build_report(run_dir, tmp_path / "cmp", compare=[run_dir], progress=False)
     assert [row["run"] for row in doc.numbers["compare"]] == [run_dir.name, run_dir.name]
+
+
+def test_dark_matter_and_field_sections_carry_their_nulls(run_dir: Path, tmp_path: Path) -> None:
+    doc = build_report(run_dir, tmp_path / "dm", dark_matter=True, progress=False)
+    dm = doc.numbers["dark_matter"]
+    assert "makes no claim about cosmological dark matter" in dm["disclaimer"]
+    assert set(dm["topologies"]) == {"mobius", "cylinder", "torus"}
+    for topo in dm["topologies"].values():
+        assert topo["null_mean_fidelity_sq"] == pytest.approx(1.0 / (2 * 16 * 6))
+    field = doc.numbers["field"]["correlation_length"]
+    assert len(field) == 2 and all("low" in f and "high" in f for f in field)
+    assert "branches.png" in doc.numbers["figures"] and "g1.png" in doc.numbers["figures"]
