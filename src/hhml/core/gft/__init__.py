@@ -1,0 +1,4 @@
+"""Group field theory: colored tensor models and condensate cosmology.
+
+See ``docs/science.md``.
+"""
