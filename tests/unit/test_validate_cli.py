@@ -60,11 +60,22 @@ def test_unknown_check_is_a_usage_error_listing_valid_names() -> None:
         assert name in text
 
 
-def test_list_names_all_checks() -> None:
+def test_list_names_all_checks_by_group() -> None:
+    from hhml.validation.checks import GROUPS
+
     code, text = invoke("--list")
     assert code == 0
-    listed = [line.split()[0] for line in text.strip().splitlines()]
-    assert listed == NAMES
+    lines = text.strip().splitlines()
+    assert [ln for ln in lines if ln.startswith("[")] == [f"[{g}]" for g in GROUPS]
+    listed = [ln.split()[0] for ln in lines if not ln.startswith("[")]
+    assert listed == list(CHECKS)
+    assert listed[: len(NAMES)] == NAMES
+
+
+def test_only_accepts_group_names() -> None:
+    code, text = invoke("--quick", "--only", "gft")
+    assert code == 0
+    assert "7/7 checks passed" in text
 
 
 def test_comma_separated_only_runs_both_in_order(tmp_path: Path) -> None:
@@ -119,7 +130,12 @@ def test_run_checks_rejects_unknown_names() -> None:
 
 
 def test_registry_is_complete() -> None:
-    assert list(CHECKS) == NAMES
+    from hhml.validation.checks import GROUPS, expand_names
+
+    assert GROUPS["physics"] == NAMES
+    assert set(GROUPS) == {"physics", "tensor-networks", "gft"}
+    assert list(CHECKS) == [n for members in GROUPS.values() for n in members]
+    assert expand_names(["gft", "null-model", "gft"]) == [*GROUPS["gft"], "null-model"]
 
 
 def test_laplacian_spectrum_check() -> None:

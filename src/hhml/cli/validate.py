@@ -18,23 +18,19 @@ from hhml.errors import HHmLError
 from hhml.utils import resolve_device
 from hhml.utils.atomic_io import atomic_write_text
 from hhml.validation import CHECKS, CheckResult
-from hhml.validation.checks import run_checks
+from hhml.validation.checks import GROUPS, expand_names, run_checks
 
-_CHECK_LIST = "\n".join(f"  {name}" for name in CHECKS)
+_CHECK_LIST = "\n".join(f"  {group}: " + ", ".join(members) for group, members in GROUPS.items())
 
 
 def _parse_only(only: tuple[str, ...]) -> list[str] | None:
     names = [n.strip() for item in only for n in item.split(",") if n.strip()]
     if not names:
         return None
-    unknown = [n for n in names if n not in CHECKS]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown check {', '.join(repr(u) for u in unknown)}; valid names: "
-            + ", ".join(CHECKS),
-            param_hint="--only",
-        )
-    return names
+    try:
+        return expand_names(names)
+    except HHmLError as exc:
+        raise click.BadParameter(str(exc), param_hint="--only") from None
 
 
 def _row(r: CheckResult, seconds: float) -> str:
@@ -49,8 +45,8 @@ def _row(r: CheckResult, seconds: float) -> str:
     help=(
         "Run HHmL's physics validation checks. Each check compares a measured number with an "
         "independent reference (analytic result or separate implementation) and prints the "
-        "measured value, the reference, the criterion and PASS/FAIL.\n\nChecks:\n\n"
-        + _CHECK_LIST.replace("\n", "\n\n")
+        "measured value, the reference, the criterion and PASS/FAIL. --only takes check or "
+        "group names.\n\nGroups and their checks:\n\n" + _CHECK_LIST.replace("\n", "\n\n")
     )
 )
 @click.option(
@@ -60,7 +56,8 @@ def _row(r: CheckResult, seconds: float) -> str:
     "--only",
     multiple=True,
     metavar="NAME[,NAME...]",
-    help="Run only these checks (repeat or comma-separate).",
+    help="Run only these checks or groups (repeat or comma-separate), e.g. "
+    "--only tensor-networks,gft.",
 )
 @click.option(
     "--json",
@@ -81,8 +78,11 @@ def main(
 ) -> None:
     """Entry point of ``hhml-validate``."""
     if list_only:
-        for name, fn in CHECKS.items():
-            click.echo(f"{name:<24}{(fn.__doc__ or '').strip().splitlines()[0]}")
+        for group, members in GROUPS.items():
+            click.echo(f"[{group}]")
+            for name in members:
+                doc = (CHECKS[name].__doc__ or "").strip().splitlines()
+                click.echo(f"  {name:<32}{doc[0] if doc else ''}")
         return
     names = _parse_only(only)
     try:

@@ -5,7 +5,8 @@ analytic result or a separate implementation, see
 :mod:`hhml.validation.references`) and returns a :class:`CheckResult`.
 ``quick=True`` uses smaller lattices so the whole suite runs in CI.
 
-Public names: :class:`CheckResult`, :data:`CHECKS`, :func:`run_checks`.
+Public names: :class:`CheckResult`, :data:`CHECKS`, :data:`GROUPS`, :func:`run_checks`,
+:func:`expand_names`.
 """
 
 from __future__ import annotations
@@ -495,13 +496,53 @@ CHECKS: dict[str, Callable[[bool, torch.device], CheckResult]] = {
 }
 
 
+#: Named groups of checks (``hhml-validate --only GROUP``): the lattice and field physics,
+#: and the science modules, registered by :func:`_register_science_checks`.
+GROUPS: dict[str, list[str]] = {"physics": list(CHECKS)}
+
+
+def _register_science_checks() -> None:
+    """Add the tensor-network and group-field-theory checks (their modules import
+    :class:`CheckResult` from here, so they are registered after it is defined)."""
+    from hhml.validation import gft_checks, happy_checks, mera_checks, tn_exact_checks
+
+    groups = {
+        "tensor-networks": {**tn_exact_checks.CHECKS, **mera_checks.CHECKS, **happy_checks.CHECKS},
+        "gft": dict(gft_checks.CHECKS),
+    }
+    for group, checks in groups.items():
+        CHECKS.update(checks)
+        GROUPS[group] = list(checks)
+
+
+_register_science_checks()
+
+
+def expand_names(names: Iterable[str]) -> list[str]:
+    """Replace group names by their checks (order kept, duplicates dropped).
+
+    Raises
+    ------
+    ValidationError
+        An unknown name, listing the valid check and group names.
+    """
+    out: list[str] = []
+    for name in names:
+        members = GROUPS.get(name, [name])
+        unknown = [n for n in members if n not in CHECKS]
+        if unknown:
+            raise ValidationError(
+                f"unknown check {name!r}; valid groups: {', '.join(GROUPS)}; valid checks: "
+                + ", ".join(CHECKS)
+            )
+        out += [n for n in members if n not in out]
+    return out
+
+
 def run_checks(
     names: Iterable[str] | None = None, quick: bool = False, device: torch.device | None = None
 ) -> list[CheckResult]:
-    """Run the named checks (all by default) and return their results in order."""
-    selected = list(CHECKS) if names is None else list(names)
-    unknown = [n for n in selected if n not in CHECKS]
-    if unknown:
-        raise ValidationError(f"unknown check(s) {unknown}; valid names: {', '.join(CHECKS)}")
+    """Run the named checks or groups (all by default) and return their results in order."""
+    selected = list(CHECKS) if names is None else expand_names(names)
     dev = device or torch.device("cpu")
     return [CHECKS[n](quick, dev) for n in selected]
