@@ -67,7 +67,7 @@ format: install ## Apply ruff fixes and black formatting
 typecheck: install ## mypy (strict on src/hhml, configured in pyproject.toml)
 	$(VBIN)/mypy
 
-validate: install ## Full physics validation (hhml-validate, all eight checks)
+validate: install ## Full validation (hhml-validate: physics, tensor-networks, gft groups)
 	$(VBIN)/hhml-validate
 
 $(BENCH_STAMP): $(STAMP)
