@@ -86,5 +86,5 @@ def test_scaling_dimensions_near_ising_cft() -> None:
     res = optimize_ising_mera(chi=4, sweeps=3000, seed=0)
     dims = res.scaling_dimensions
     assert dims[0] == pytest.approx(0.0, abs=1e-8)
-    assert dims[1] == pytest.approx(0.125, abs=0.15)
-    assert dims[2] == pytest.approx(1.0, abs=0.15)
+    assert dims[1] == pytest.approx(0.125, abs=0.05)
+    assert dims[2] == pytest.approx(1.0, abs=0.05)

@@ -19,9 +19,9 @@ from hhml.validation.checks import CheckResult
 ENERGY_TOLERANCE = 5e-3
 """Relative energy error accepted at bond dimension 4."""
 
-SCALING_TOLERANCE = 0.15
-"""Absolute error accepted on Δ_σ = 1/8 and Δ_ε = 1. At χ = 4 after 3000 sweeps the
-measured errors are about 0.04 (σ) and 0.11 (ε); they shrink with further sweeps."""
+SCALING_TOLERANCE = 0.05
+"""Absolute error accepted on Δ_σ = 1/8 and Δ_ε = 1. At χ = 4 after 3000 sweeps (seed 0)
+the measured values are Δ_σ = 0.1299 and Δ_ε = 1.0181 (errors 0.005 and 0.018)."""
 
 
 def _run(sweeps: int, device: torch.device) -> MeraResult:
