@@ -37,6 +37,7 @@ from hhml.analysis.bootstrap import (
     percentile_interval,
     pointwise_interval,
 )
+from hhml.core.mobius.stack import chart_of
 from hhml.errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
@@ -53,10 +54,6 @@ __all__ = [
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 ComplexArray: TypeAlias = npt.NDArray[np.complex128]
 FieldInput: TypeAlias = "torch.Tensor | npt.NDArray[np.complexfloating]"
-
-
-def _chart(lattice: MobiusStrip | TokamakStack) -> MobiusStrip:
-    return lattice.strip if hasattr(lattice, "strip") else lattice  # type: ignore[return-value]
 
 
 def _snapshots(psi: FieldInput, lattice: MobiusStrip | TokamakStack) -> ComplexArray:
@@ -85,7 +82,7 @@ def double_cover(psi: ComplexArray, lattice: MobiusStrip | TokamakStack) -> Comp
     Row ``nu + i`` is the field at ``u_i + L`` through the identification:
     ``e^{iθ} ψ(u_i, −v)`` on the Möbius band, ``e^{iθ} ψ(u_i, v)`` on the controls.
     """
-    chart = _chart(lattice)
+    chart = chart_of(lattice)
     phase = lattice.seam_phase
     factor = 1.0 + 0.0j if phase is None else complex(phase)
     continued = psi[..., ::-1] if chart.flip else psi
@@ -203,7 +200,7 @@ def field_correlation(
     n_null = check_count("n_null", n_null, 1)
     if not 0.0 < fit_floor < 1.0:
         raise ConfigError(f"fit_floor must lie in (0, 1), got {fit_floor!r}")
-    chart = _chart(lattice)
+    chart = chart_of(lattice)
     nu = chart.nu
     max_lag = nu // 2 if max_lag is None else check_count("max_lag", max_lag, 2)
     if max_lag > nu - 1:
@@ -298,7 +295,7 @@ def power_spectrum(
     level = check_level(level)
     n_resamples = check_count("n_resamples", n_resamples, 1)
     rng = as_generator(seed)
-    chart = _chart(lattice)
+    chart = chart_of(lattice)
     field = double_cover(arr, lattice) if chart.flip else arr
     n = field.shape[-2]
     u = (np.arange(n) + 0.5) * chart.du

@@ -42,6 +42,7 @@ from hhml.analysis.bootstrap import (
     percentile_interval,
     pointwise_interval,
 )
+from hhml.core.mobius.stack import chart_of
 from hhml.core.resonance.tracking import band_distance
 from hhml.errors import ConfigError, ValidationError
 from hhml.ml.env.observables import hexatic_order
@@ -93,7 +94,7 @@ class BandChart:
     @classmethod
     def from_lattice(cls, lattice: MobiusStrip | TokamakStack, strip: int = 0) -> BandChart:
         """The chart of ``lattice`` with the cell areas of strip ``strip`` (stacks)."""
-        chart = lattice.strip if hasattr(lattice, "strip") else lattice
+        chart = chart_of(lattice)
         area = lattice.area_weights().detach().to("cpu").double().numpy()
         area = area.reshape(-1, chart.nu, chart.nv)
         if not 0 <= strip < area.shape[0]:

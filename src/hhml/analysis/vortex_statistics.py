@@ -46,6 +46,7 @@ from hhml.analysis.point_process import (
     nearest_neighbour_distance,
     pair_correlation,
 )
+from hhml.core.mobius.stack import chart_of
 from hhml.core.resonance.tracking import VortexTracker
 from hhml.core.resonance.vortices import (
     IID_PHASE_VORTEX_FRACTION,
@@ -72,10 +73,6 @@ __all__ = [
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
 Lattice: TypeAlias = "MobiusStrip | TokamakStack"
-
-
-def _chart(lattice: Lattice) -> MobiusStrip:
-    return lattice.strip if hasattr(lattice, "strip") else lattice  # type: ignore[return-value]
 
 
 def _check_snapshots(psi: Tensor, lattice: Lattice) -> int:
@@ -444,7 +441,7 @@ def tracking_statistics(
     n_resamples = check_count("n_resamples", n_resamples, 1)
     rng = as_generator(seed)
     positions, charges = vortex_patterns(psi, lattice, strip)
-    chart = _chart(lattice)
+    chart = chart_of(lattice)
     duration = float(t[-1] - t[0])
     tracker = _track(positions, charges, t, np.arange(n_snap), chart, max_distance)
     life, rate = _track_stats(tracker, duration)

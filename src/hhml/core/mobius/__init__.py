@@ -2,13 +2,13 @@
 
 Public names: :class:`MobiusStrip`, :class:`TokamakStack`,
 :func:`band_laplacian`,
-:class:`LatticeEnsemble`, :class:`CircleCentreline`, :class:`MillerCentreline`.
+:class:`LatticeEnsemble`, :func:`chart_of`, :class:`CircleCentreline`, :class:`MillerCentreline`.
 """
 
 from hhml.core.mobius.ensemble import GEOMETRY_KEYS, LatticeEnsemble
 from hhml.core.mobius.geometry import CircleCentreline, MillerCentreline
 from hhml.core.mobius.lattice import EDGES, METRICS, TOPOLOGIES, MobiusStrip, band_laplacian
-from hhml.core.mobius.stack import TokamakStack
+from hhml.core.mobius.stack import TokamakStack, chart_of
 
 __all__ = [
     "EDGES",
@@ -21,4 +21,5 @@ __all__ = [
     "MobiusStrip",
     "TokamakStack",
     "band_laplacian",
+    "chart_of",
 ]

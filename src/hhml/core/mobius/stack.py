@@ -205,3 +205,8 @@ class TokamakStack:
     def spectral_radius_bound(self) -> float:
         """Gershgorin bound on ``|λ|`` of the stacked Laplacian (1/length²)."""
         return max(s.spectral_radius_bound() for s in self.strips)
+
+
+def chart_of(lattice: MobiusStrip | TokamakStack) -> MobiusStrip:
+    """The chart (u, v grid, topology, seam rule) of a strip, or the shared chart of a stack."""
+    return lattice.strip if isinstance(lattice, TokamakStack) else lattice

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from hhml.core.mobius.neighbours import u_plus
+from hhml.core.mobius.stack import chart_of
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip, TokamakStack
@@ -35,13 +36,9 @@ if TYPE_CHECKING:
 IID_PHASE_VORTEX_FRACTION = 1.0 / 3.0
 
 
-def _chart(lattice: MobiusStrip | TokamakStack) -> MobiusStrip:
-    return lattice.strip if hasattr(lattice, "strip") else lattice  # type: ignore[return-value]
-
-
 def _edge_angles(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> Tensor:
     """Sum of the four wrapped edge phase differences of every plaquette (radians)."""
-    chart = _chart(lattice)
+    chart = chart_of(lattice)
     up = u_plus(psi, chart.flip, lattice.seam_phase)  # corner (i+1, j) for every (i, j)
     if chart.periodic_v:
         a, b = psi, up
@@ -125,7 +122,7 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
     columns of :attr:`VortexSet.index`.
     """
     charges = winding_numbers(psi, lattice)
-    chart = _chart(lattice)
+    chart = chart_of(lattice)
     idx = torch.nonzero(charges, as_tuple=False)
     up = u_plus(psi, chart.flip, lattice.seam_phase)
     if chart.periodic_v:
