@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from hhml.ml.rl.checkpoint import (
     require,
     tensors_to_cpu,
 )
+from hhml.ml.rl.networks import polyak_update
 from hhml.ml.rl.replay import ReplayBuffer
 
 __all__ = ["OffPolicyAgent"]
@@ -396,6 +398,8 @@ class ActorCriticTargets:
     critic: nn.Module
     actor_target: nn.Module
     critic_target: nn.Module
+    _actor_metrics: dict[str, float]
+    _clip_and_norm: Callable[[nn.Module], float]
 
     def _make_targets(self) -> None:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
@@ -408,6 +412,20 @@ class ActorCriticTargets:
         self.critic_optimizer = torch.optim.Adam(
             self.critic.parameters(), lr=self.cfg.critic_learning_rate
         )
+
+    def _actor_step(self, actor_loss: torch.Tensor) -> None:
+        """One delayed actor update, then Polyak updates of both targets (rate ``tau``);
+        records ``actor_loss`` and ``actor_grad_norm`` for the metrics."""
+        self.actor_optimizer.zero_grad()
+        actor_loss.backward()  # type: ignore[no-untyped-call]
+        actor_grad_norm = self._clip_and_norm(self.actor)
+        self.actor_optimizer.step()
+        polyak_update(self.critic_target, self.critic, self.cfg.tau)
+        polyak_update(self.actor_target, self.actor, self.cfg.tau)
+        self._actor_metrics = {
+            "actor_loss": actor_loss.item(),
+            "actor_grad_norm": actor_grad_norm,
+        }
 
     def _networks(self) -> dict[str, nn.Module]:
         return {

@@ -18,7 +18,7 @@ import torch
 from hhml.errors import CheckpointError, ConfigError
 from hhml.ml.rl.base import BoolArray, FloatArray
 from hhml.ml.rl.checkpoint import check_tensor, require
-from hhml.ml.rl.networks import LSTMState, RecurrentActor, RecurrentCritic, polyak_update
+from hhml.ml.rl.networks import LSTMState, RecurrentActor, RecurrentCritic
 from hhml.ml.rl.off_policy import ActorCriticTargets, OffPolicyAgent
 from hhml.ml.rl.sequence_replay import SequenceReplayBuffer
 
@@ -206,16 +206,7 @@ class RecurrentTD3(ActorCriticTargets, OffPolicyAgent):
             action, _ = self.actor(batch.obs)
             q1_pi, _ = self.critic.values(features, action)
             actor_loss = -_masked_mean(q1_pi, batch.mask)
-            self.actor_optimizer.zero_grad()
-            actor_loss.backward()  # type: ignore[no-untyped-call]
-            actor_grad_norm = self._clip_and_norm(self.actor)
-            self.actor_optimizer.step()
-            polyak_update(self.critic_target, self.critic, cfg.tau)
-            polyak_update(self.actor_target, self.actor, cfg.tau)
-            self._actor_metrics = {
-                "actor_loss": actor_loss.item(),
-                "actor_grad_norm": actor_grad_norm,
-            }
+            self._actor_step(actor_loss)
         return {
             "critic_loss": critic_loss.item(),
             "critic_grad_norm": critic_grad_norm,

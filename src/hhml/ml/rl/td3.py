@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional
 
 from hhml.ml.rl.base import FloatArray
-from hhml.ml.rl.networks import DeterministicActor, TwinCritic, polyak_update
+from hhml.ml.rl.networks import DeterministicActor, TwinCritic
 from hhml.ml.rl.off_policy import ActorCriticTargets, FlatReplayAgent
 from hhml.ml.rl.replay import ReplayBuffer
 
@@ -73,16 +73,7 @@ class TD3(ActorCriticTargets, FlatReplayAgent):
 
         if self.num_updates % cfg.policy_delay == 0:
             actor_loss = -self.critic.q1_value(batch.obs, self.actor(batch.obs)).mean()
-            self.actor_optimizer.zero_grad()
-            actor_loss.backward()  # type: ignore[no-untyped-call]
-            actor_grad_norm = self._clip_and_norm(self.actor)
-            self.actor_optimizer.step()
-            polyak_update(self.critic_target, self.critic, cfg.tau)
-            polyak_update(self.actor_target, self.actor, cfg.tau)
-            self._actor_metrics = {
-                "actor_loss": actor_loss.item(),
-                "actor_grad_norm": actor_grad_norm,
-            }
+            self._actor_step(actor_loss)
         return {
             "critic_loss": critic_loss.item(),
             "critic_grad_norm": critic_grad_norm,
