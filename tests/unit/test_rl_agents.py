@@ -339,3 +339,50 @@ def test_agent_config_errors() -> None:
         AgentConfig(log_std_min=-1.0, log_std_max=-2.0)
     with pytest.raises(ConfigError, match=r"agent\.tau"):
         AgentConfig(tau=1.5)
+
+
+class _RecordingAverager:
+    """Stands in for the all-reduce: records which tensors each optimiser step averages."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, tensors: Any) -> None:
+        tensors = list(tensors)
+        assert all(t.grad is not None for t in tensors)
+        self.calls.append(sum(t.numel() for t in tensors))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_data_parallel_averages_every_optimiser_step(algorithm: str) -> None:
+    agent = make_agent(small_config(algorithm), OBS_DIM, ACT_DIM, "cpu", seed=0)
+    averager = _RecordingAverager()
+    agent.enable_data_parallel(0, averager)
+    assert isinstance(agent, OffPolicyAgent)
+    actor = sum(p.numel() for p in agent.actor.parameters())
+    critic = sum(p.numel() for p in agent.critic.parameters())
+    drive(agent, ToyStream(0), np.zeros((N_ENVS, OBS_DIM), np.float32), 12)
+    updates = agent.num_updates
+    assert updates == 3
+    if algorithm == "sac":  # critic, actor and log alpha at every update
+        assert averager.calls == [critic, actor, 1] * updates
+    else:  # critic every update, actor every policy_delay-th (updates 0 and 2)
+        assert averager.calls == [critic, actor, critic, critic, actor]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_data_parallel_ranks_share_weights_but_not_random_streams(algorithm: str) -> None:
+    cfg = small_config(algorithm, learning_starts=1000)
+    single = make_agent(cfg, OBS_DIM, ACT_DIM, "cpu", seed=4)
+    rank0 = make_agent(cfg, OBS_DIM, ACT_DIM, "cpu", seed=4)
+    rank1 = make_agent(cfg, OBS_DIM, ACT_DIM, "cpu", seed=4)
+    rank0.enable_data_parallel(0, _RecordingAverager())
+    rank1.enable_data_parallel(1, _RecordingAverager())
+    for a, b in zip(params(single).values(), params(rank1).values(), strict=True):
+        assert torch.equal(a, b)
+    obs = np.zeros((N_ENVS, OBS_DIM), np.float32)
+    first = single.act(obs, explore=True)
+    np.testing.assert_array_equal(rank0.act(obs, explore=True), first)
+    assert not np.array_equal(rank1.act(obs, explore=True), first)
+    with pytest.raises(ConfigError, match="rank must be >= 0"):
+        rank1.enable_data_parallel(-1, _RecordingAverager())

@@ -20,6 +20,14 @@ from hhml import __version__
 from hhml.config.loader import load_config
 from hhml.errors import HHmLError
 from hhml.ml.training import RESUMABLE_KEYS, Trainer, TrainResult
+from hhml.ml.training.distributed import (
+    DistContext,
+    context_from_env,
+    init_distributed,
+    rank_device,
+    shutdown_distributed,
+)
+from hhml.ml.training.run_dir import open_run_dir
 
 if TYPE_CHECKING:
     from hhml.monitoring.server import DashboardServer
@@ -52,6 +60,16 @@ reads the run directory; it stops when training ends (hhml-monitor RUN_DIR
 shows a finished run). A busy --dashboard-port is reported before anything is
 written (--dashboard-port 0 picks a free port).
 
+With --nproc N (N > 1), N processes train one agent (data parallel, the
+way DistributedDataParallel trains a network): each rank steps its own
+env.num_envs environments with its own seeds and keeps its own replay buffer,
+gradients are averaged over the ranks before every optimiser step (gloo on
+CPU, NCCL on CUDA with one GPU per rank), and rank 0 alone evaluates and writes
+the run directory. training.total_steps counts the steps of all ranks. The
+processes are started by torch.distributed's elastic launcher; on a cluster
+run `torchrun --nnodes ... --nproc-per-node ... -m hhml.cli.train ...` instead.
+A run written by N ranks resumes with --nproc N.
+
 Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits
 with code 130; resume with --resume RUN_DIR. On resume only
 {", ".join(RESUMABLE_KEYS)} may be overridden.
@@ -62,15 +80,19 @@ Examples:
   hhml-train --config configs/experiment/quickstart.yaml training=quick agent.algorithm=sac \\
       --seed 3 --device cpu --run-dir results/runs/sac-s3
   hhml-train --resume results/runs/sac-s3 training.total_steps=100000
+  hhml-train --config configs/experiment/quickstart.yaml --nproc 2 --run-dir results/runs/ddp
 
 Exit codes: 0 finished, 1 error during training, 2 invalid invocation (nothing
 written), 130 interrupted (checkpoint written).
 """
 
 
+_PROG = "hhml-train"
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     first = " ".join(str(message).split("\n"))
-    click.echo(f"hhml-train: error: {first}", err=True)
+    click.echo(f"{_PROG}: error: {first}", err=True)
     sys.exit(code)
 
 
@@ -171,6 +193,14 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
     type=click.IntRange(0, 65535),
     help="Port of the dashboard (0: any free port).",
 )
+@click.option(
+    "--nproc",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Train one agent with this many processes (torch.distributed: gloo on CPU, "
+    "NCCL on CUDA with one GPU each); rank 0 writes the run directory.",
+)
 @click.version_option(__version__, prog_name="hhml-train")
 def main(
     overrides: tuple[str, ...],
@@ -182,13 +212,26 @@ def main(
     dashboard: bool,
     dashboard_host: str,
     dashboard_port: int,
+    nproc: int,
 ) -> None:
     """Entry point of ``hhml-train``."""
+    global _PROG
     extra = list(overrides)
     if device is not None:
         extra.append(f"training.device={device}")
     if seed is not None:
         extra.append(f"training.seed={seed}")
+    try:
+        ctx = context_from_env()
+    except HHmLError as exc:
+        _fail(str(exc))
+    if ctx.enabled:
+        _PROG = f"hhml-train[rank {ctx.rank}]"
+        if nproc not in (1, ctx.world_size):
+            _fail(f"--nproc {nproc} contradicts the launcher's WORLD_SIZE={ctx.world_size}")
+    elif nproc > 1:
+        _launch_ranks(nproc, config_path, resume_dir, run_dir, extra, dashboard)
+        return
     dashboard_socket: socket.socket | None = None
     if dashboard:
         from hhml.monitoring.server import bind_socket
@@ -204,18 +247,22 @@ def main(
                     "--resume continues a run with its own config.yaml and directory; "
                     "do not combine it with --config or --run-dir"
                 )
-            trainer = Trainer.resume(resume_dir, extra)
+            _join(ctx, load_config(open_run_dir(resume_dir).config, extra).training.device)
+            trainer = Trainer.resume(resume_dir, extra, dist=ctx)
         else:
             if config_path is not None and not config_path.is_file():
                 _fail(f"--config {config_path}: no such file")
             cfg = load_config(config_path, extra)
-            trainer = Trainer.create(cfg, run_dir=run_dir)
+            _join(ctx, cfg.training.device)
+            trainer = Trainer.create(cfg, run_dir=run_dir, dist=ctx)
     except HHmLError as exc:
         if dashboard_socket is not None:
             dashboard_socket.close()
+        shutdown_distributed()
         _fail(str(exc))
     action = "resuming" if resume_dir is not None else "run directory"
-    click.echo(f"{action}: {trainer.run.root} (step {trainer.state.step})")
+    if ctx.is_main:
+        click.echo(f"{action}: {trainer.run.root} (step {trainer.state.step})")
     server = None
     if dashboard_socket is not None:
         server = _start_dashboard(trainer.run.root, dashboard_host, dashboard_socket)
@@ -235,13 +282,63 @@ def main(
         )
     finally:
         trainer.close()
+        shutdown_distributed()
         if server is not None:
             server.stop()
             click.echo(f"dashboard stopped; browse the run with: hhml-monitor {trainer.run.root}")
+    if not ctx.is_main:
+        return
     click.echo(summary_table(result))
     if result.status == "interrupted":
         click.echo(f"interrupted; continue with: hhml-train --resume {result.run_dir}")
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _join(ctx: DistContext, device_spec: str) -> None:
+    """Join the process group of a distributed run (no-op for a single process)."""
+    if ctx.enabled:
+        init_distributed(ctx, rank_device(device_spec, ctx))
+
+
+def _launch_ranks(
+    nproc: int,
+    config_path: Path | None,
+    resume_dir: Path | None,
+    run_dir: Path | None,
+    extra: list[str],
+    dashboard: bool,
+) -> None:
+    """Validate what can be checked here, then start ``nproc`` ranks of this command."""
+    from hhml.ml.training.launch import launch_local
+    from hhml.ml.training.run_dir import open_run_dir, plan_run_dir
+
+    if dashboard:
+        _fail("--dashboard cannot be combined with --nproc; watch the run with hhml-monitor")
+    args: list[str] = []
+    try:
+        if resume_dir is not None:
+            if config_path is not None or run_dir is not None:
+                _fail("--resume cannot be combined with --config or --run-dir")
+            run = open_run_dir(resume_dir)
+            rank_device(load_config(run.config, extra).training.device, DistContext())
+            args += ["--resume", str(resume_dir)]
+        else:
+            if config_path is not None and not config_path.is_file():
+                _fail(f"--config {config_path}: no such file")
+            cfg = load_config(config_path, extra)
+            rank_device(cfg.training.device, DistContext())
+            # The run directory is chosen here, so every rank is told the same one.
+            planned = plan_run_dir(cfg, run_dir)
+            if config_path is not None:
+                args += ["--config", str(config_path)]
+            args += ["--run-dir", str(planned)]
+    except HHmLError as exc:
+        _fail(str(exc))
+    click.echo(f"starting {nproc} ranks (torch.distributed elastic launcher)", err=True)
+    try:
+        launch_local(nproc, "hhml.cli.train", [*args, *extra])
+    except HHmLError as exc:
+        _fail(f"distributed run failed: {exc}", getattr(exc, "exit_code", EXIT_ERROR))
 
 
 if __name__ == "__main__":  # pragma: no cover

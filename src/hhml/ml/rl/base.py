@@ -22,15 +22,22 @@ Public names: ``Agent``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import torch
+
+from hhml.errors import ConfigError
 
 __all__ = ["Agent"]
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
+
+#: Averages the gradients of the given tensors over the ranks of a distributed run.
+GradientHook = Callable[[Iterable[torch.Tensor]], None]
 
 
 class Agent(ABC):
@@ -108,6 +115,27 @@ class Agent(ABC):
     @abstractmethod
     def num_parameters(self) -> int:
         """Number of trainable parameters of all networks (target copies excluded)."""
+
+    def enable_data_parallel(self, rank: int, average_gradients: GradientHook) -> None:
+        """Train as rank ``rank`` of a data-parallel run (see :mod:`hhml.ml.training.distributed`).
+
+        The agent must call ``average_gradients`` on each optimiser's tensors
+        between ``backward()`` and the optimiser step, and draw its exploration
+        and minibatch randomness from streams that differ between ranks (rank 0
+        keeping the single-process streams). The default refuses.
+
+        Raises
+        ------
+        ConfigError
+            This agent does not support multi-process training.
+        """
+        raise ConfigError(
+            f"agent {type(self).__name__} does not support multi-process training (--nproc > 1)"
+        )
+
+    def synced_modules(self) -> list[torch.nn.Module]:
+        """The trained networks whose weights every rank must hold identically."""
+        return []
 
     def save(self, path: str) -> None:
         """Write :meth:`state_dict` atomically to ``path`` (a ``.pt`` file)."""

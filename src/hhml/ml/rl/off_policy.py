@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from torch import nn
 
 from hhml.config.agent import AgentConfig
 from hhml.errors import CheckpointError, ConfigError
-from hhml.ml.rl.base import Agent, BoolArray, FloatArray
+from hhml.ml.rl.base import Agent, BoolArray, FloatArray, GradientHook
 from hhml.ml.rl.checkpoint import (
     check_tensor,
     load_module,
@@ -115,6 +115,7 @@ class OffPolicyAgent(Agent):
         self.num_steps = 0
         self.num_updates = 0
         self._actor_metrics: dict[str, float] = {}
+        self._average_gradients: GradientHook | None = None
 
     # ------------------------------------------------------------------ subclass hooks
 
@@ -342,7 +343,32 @@ class OffPolicyAgent(Agent):
         self.num_updates = num_updates
         self._actor_metrics = {str(k): float(v) for k, v in actor_metrics.items()}
 
+    def enable_data_parallel(self, rank: int, average_gradients: GradientHook) -> None:
+        """Average gradients with ``average_gradients`` before every optimiser step; draw
+        act- and update-time randomness from streams of ``SeedSequence([seed, rank])``.
+
+        Rank 0 keeps the single-process streams, so its first actions equal those
+        of a single-process run with the same seed. The weights are untouched: all
+        ranks start from the same initialisation.
+        """
+        if rank < 0:
+            raise ConfigError(f"rank must be >= 0, got {rank}")
+        if rank > 0:
+            torch_seed, numpy_seed = np.random.SeedSequence([self.seed, rank]).generate_state(2)
+            self._generator.manual_seed(int(torch_seed))
+            self._np_rng = np.random.default_rng(int(numpy_seed))
+        self._average_gradients = average_gradients
+
+    def synced_modules(self) -> list[nn.Module]:
+        """The trained networks (target copies follow them deterministically)."""
+        return self._trainable_networks()
+
     # ------------------------------------------------------------------ helpers
+
+    def _sync_gradients(self, tensors: Iterable[torch.Tensor]) -> None:
+        """Average gradients over the ranks of a data-parallel run (no-op otherwise)."""
+        if self._average_gradients is not None:
+            self._average_gradients(tensors)
 
     def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
         """Standard normal noise on the device from the update-time generator."""
@@ -351,8 +377,11 @@ class OffPolicyAgent(Agent):
     def _clip_and_norm(self, module: nn.Module) -> float:
         """Clip ``module``'s gradient norm to ``agent.max_grad_norm`` (0: no clipping).
 
+        In a data-parallel run the gradients are first averaged over the ranks
+        (as DDP does during ``backward``), so clipping sees the mean gradient.
         Returns the global 2-norm of the gradients before clipping.
         """
+        self._sync_gradients(module.parameters())
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         return float(nn.utils.clip_grad_norm_(module.parameters(), max_norm))
 

@@ -136,6 +136,7 @@ class SAC(FlatReplayAgent):
         alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
         self.alpha_optimizer.zero_grad()
         alpha_loss.backward()  # type: ignore[no-untyped-call]
+        self._sync_gradients([self.log_alpha])
         self.alpha_optimizer.step()
 
         polyak_update(self.critic_target, self.critic, cfg.tau)

@@ -18,6 +18,9 @@ holding a dict::
     obs             float32 tensor [N, obs_dim], the observations the next step acts on
     trainer         counters, episode accumulators, evaluation history (Python scalars)
     rng             global RNG states (:mod:`hhml.ml.training.rng`)
+    world_size      number of ranks that wrote it (1; absent in older files means 1)
+    ranks           with world_size > 1: for ranks 1..N-1, their own agent, env,
+                    obs, trainer and rng entries (rank 0's are the top-level ones)
 
 Everything is tensors or plain Python containers/scalars, so files load with
 ``torch.load(weights_only=True)``. The env state is ``{"kind": "state_dict",

@@ -21,7 +21,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -208,6 +208,24 @@ class IntervalStats:
         self.sums.clear()
         self.counts.clear()
         self.totals.clear()
+
+    @classmethod
+    def merged(cls, states: Sequence[Mapping[str, Any]]) -> IntervalStats:
+        """The accumulators of several :meth:`state_dict` s combined (e.g. of all ranks).
+
+        Sums, counts and totals add up, so :meth:`means` of the result is the mean
+        over every value accumulated anywhere; latest values come from the first state.
+        """
+        result = cls()
+        for state in reversed(states):
+            result.last.update({str(k): float(v) for k, v in state["last"].items()})
+        for state in states:
+            for target, key in ((result.sums, "sums"), (result.totals, "totals")):
+                for name, value in state[key].items():
+                    target[str(name)] = target.get(str(name), 0.0) + float(value)
+            for name, count in state["counts"].items():
+                result.counts[str(name)] = result.counts.get(str(name), 0) + int(count)
+        return result
 
     def state_dict(self) -> dict[str, Any]:
         """The accumulators, as plain Python containers."""

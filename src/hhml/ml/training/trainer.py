@@ -48,7 +48,7 @@ import torch
 from hhml.config.agent import AgentConfig
 from hhml.config.loader import config_to_dict, load_config, save_config
 from hhml.config.schema import HHmLConfig
-from hhml.errors import CheckpointError, ConfigError
+from hhml.errors import CheckpointError, ConfigError, HHmLError
 from hhml.ml.env.factory import make_vector_env
 from hhml.ml.rl.base import Agent
 from hhml.ml.training.checkpoint import (
@@ -57,6 +57,18 @@ from hhml.ml.training.checkpoint import (
     load_checkpoint,
     load_env_state,
     save_checkpoint,
+)
+from hhml.ml.training.distributed import (
+    SINGLE_PROCESS,
+    DistContext,
+    GradientAverager,
+    any_rank,
+    broadcast_object,
+    check_parameters_in_sync,
+    gather_objects,
+    rank_device,
+    rank_env_seed,
+    scatter_objects,
 )
 from hhml.ml.training.evaluation import (
     AgentPolicy,
@@ -78,7 +90,6 @@ from hhml.ml.training.metrics import (
 from hhml.ml.training.rng import capture_rng_state, restore_rng_state
 from hhml.ml.training.run_dir import RunDirectory, create_run_dir, open_run_dir, plan_run_dir
 from hhml.utils.atomic_io import atomic_torch_save, atomic_write_text
-from hhml.utils.device import resolve_device
 from hhml.utils.seeding import seed_everything
 
 __all__ = [
@@ -163,7 +174,11 @@ def _box_dim(space: Any, what: str, env_id: str) -> int:
     return int(space.shape[0])
 
 
-def build_components(cfg: HHmLConfig, agent_factory: AgentFactory | None = None) -> Components:
+def build_components(
+    cfg: HHmLConfig,
+    agent_factory: AgentFactory | None = None,
+    dist: DistContext = SINGLE_PROCESS,
+) -> Components:
     """Resolve the device and build envs and agents (everything that can fail on a config).
 
     Parameters
@@ -172,6 +187,10 @@ def build_components(cfg: HHmLConfig, agent_factory: AgentFactory | None = None)
         The whole config.
     agent_factory
         Builds the agents; default :func:`hhml.ml.rl.make_agent`.
+    dist
+        This process's place in a distributed run: its envs take the seeds of
+        :func:`~hhml.ml.training.distributed.rank_env_seed`, its CUDA device is
+        ``cuda:<local_rank>``, and the agent averages gradients over the ranks.
 
     Raises
     ------
@@ -181,7 +200,7 @@ def build_components(cfg: HHmLConfig, agent_factory: AgentFactory | None = None)
         The env id is unknown, its spaces are not 1-D Boxes, the env cannot be
         checkpointed, or the agent rejects its config.
     """
-    device = resolve_device(cfg.training.device)
+    device = rank_device(cfg.training.device, dist)
     factory = agent_factory or _default_agent_factory
     learning_starts = getattr(cfg.agent, "learning_starts", None)
     if isinstance(learning_starts, int) and learning_starts >= cfg.training.total_steps:
@@ -190,7 +209,8 @@ def build_components(cfg: HHmLConfig, agent_factory: AgentFactory | None = None)
             f"{cfg.training.total_steps}: the agent only takes random actions and never learns",
             stacklevel=2,
         )
-    envs = make_vector_env(cfg, num_envs=cfg.env.num_envs, seed=cfg.training.seed, device=device)
+    env_seed = rank_env_seed(cfg.training.seed, dist, cfg.env.num_envs)
+    envs = make_vector_env(cfg, num_envs=cfg.env.num_envs, seed=env_seed, device=device)
     try:
         eval_envs = make_vector_env(cfg, num_envs=1, seed=cfg.training.eval_seed, device=device)
     except BaseException:
@@ -202,6 +222,8 @@ def build_components(cfg: HHmLConfig, agent_factory: AgentFactory | None = None)
         check_env_checkpointable(envs)
         agent = factory(cfg.agent, obs_dim, act_dim, device, cfg.training.seed)
         eval_agent = factory(_eval_agent_config(cfg.agent), obs_dim, act_dim, device, 0)
+        if dist.enabled:
+            agent.enable_data_parallel(dist.rank, GradientAverager(dist.world_size))
     except BaseException:
         envs.close()
         eval_envs.close()
@@ -366,6 +388,62 @@ class _StopRequest:
             self._previous.clear()
 
 
+def _create_run_on_main(
+    cfg: HHmLConfig, run_dir: str | Path | None, dist: DistContext
+) -> RunDirectory:
+    """Rank 0 creates the run directory; every rank gets its path (or rank 0's error)."""
+    outcome: tuple[str, str] = ("error", "rank 0 did not create the run directory")
+    if dist.is_main:
+        try:
+            run = create_run_dir(plan_run_dir(cfg, run_dir), cfg)
+            run.snapshots.mkdir(exist_ok=True)
+            outcome = ("ok", str(run.root))
+        except HHmLError as exc:
+            broadcast_object(("error", str(exc)), dist)
+            raise
+        except BaseException:
+            broadcast_object(outcome, dist)
+            raise
+    kind, value = broadcast_object(outcome, dist)
+    if kind != "ok":
+        raise ConfigError(f"rank 0 could not create the run directory: {value}")
+    return RunDirectory(Path(value))
+
+
+def _load_rank_checkpoint(path: Path, dist: DistContext) -> dict[str, Any]:
+    """Rank 0 reads ``model_last.pt`` and hands each rank its own part of it.
+
+    Rank ``r > 0`` receives the checkpoint with its entry of ``ranks`` in place
+    of rank 0's agent, env, obs, trainer and rng.
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_checkpoint`, or the file was written by another number of ranks.
+    """
+    parts: list[Any] | None = None
+    if dist.is_main:
+        try:
+            ckpt = load_checkpoint(path)
+            written = ckpt.get("world_size", 1)
+            ranks = ckpt.get("ranks", [])
+            if written != dist.world_size or len(ranks) != dist.world_size - 1:
+                raise CheckpointError(
+                    f"{path} was written by {written} rank(s); resume it with the same number "
+                    f"(--nproc {written}), not {dist.world_size}"
+                )
+            shared = {k: v for k, v in ckpt.items() if k != "ranks"}
+            parts = [("ok", shared)] + [("ok", {**shared, **own}) for own in ranks]
+        except HHmLError as exc:
+            scatter_objects([("error", str(exc))] * dist.world_size, dist)
+            raise
+    kind, value = scatter_objects(parts, dist)
+    if kind != "ok":
+        raise CheckpointError(f"rank 0 could not read the checkpoint: {value}")
+    result: dict[str, Any] = value
+    return result
+
+
 # --------------------------------------------------------------------------------- trainer
 
 
@@ -383,6 +461,11 @@ class Trainer:
         The run directory (already holding ``config.yaml``).
     components
         Envs and agents from :func:`build_components`.
+    dist
+        This process's place in a distributed run (default: a single process).
+        With several ranks every rank runs this loop in lockstep; rank 0 alone
+        evaluates and writes files, and ``state.step`` counts the environment
+        steps of all ranks.
 
     Attributes
     ----------
@@ -405,8 +488,15 @@ class Trainer:
         ``[N, obs_dim]`` observations the next step acts on.
     """
 
-    def __init__(self, cfg: HHmLConfig, run: RunDirectory, components: Components) -> None:
+    def __init__(
+        self,
+        cfg: HHmLConfig,
+        run: RunDirectory,
+        components: Components,
+        dist: DistContext = SINGLE_PROCESS,
+    ) -> None:
         self.cfg = cfg
+        self.dist = dist
         self.run = run
         self.components = components
         self.envs = components.envs
@@ -435,6 +525,7 @@ class Trainer:
         cfg: HHmLConfig,
         run_dir: str | Path | None = None,
         agent_factory: AgentFactory | None = None,
+        dist: DistContext = SINGLE_PROCESS,
     ) -> Trainer:
         """Validate everything, then create the run directory of a new run.
 
@@ -449,6 +540,9 @@ class Trainer:
             Explicit run directory; default ``training.run_root/<run_name or id>``.
         agent_factory
             Builds the agents; default :func:`hhml.ml.rl.make_agent`.
+        dist
+            This process's place in a distributed run; rank 0 creates the run
+            directory and tells the other ranks its path.
 
         Raises
         ------
@@ -456,15 +550,13 @@ class Trainer:
             See :func:`build_components` and :func:`~hhml.ml.training.run_dir.plan_run_dir`.
         """
         _set_up_torch(cfg)
-        components = build_components(cfg, agent_factory)
+        components = build_components(cfg, agent_factory, dist)
         try:
-            path = plan_run_dir(cfg, run_dir)
-            run = create_run_dir(path, cfg)
-            run.snapshots.mkdir(exist_ok=True)
+            run = _create_run_on_main(cfg, run_dir, dist)
         except BaseException:
             components.close()
             raise
-        trainer = cls(cfg, run, components)
+        trainer = cls(cfg, run, components, dist)
         obs, _ = trainer.envs.reset(seed=cfg.training.seed)
         trainer.obs = np.asarray(obs, dtype=np.float32)
         trainer.agent.reset_state(None)
@@ -482,6 +574,7 @@ class Trainer:
         run_dir: str | Path,
         overrides: Sequence[str] = (),
         agent_factory: AgentFactory | None = None,
+        dist: DistContext = SINGLE_PROCESS,
     ) -> Trainer:
         """Reopen a run directory and restore ``model_last.pt`` for an exact continuation.
 
@@ -497,12 +590,17 @@ class Trainer:
             :data:`RESUMABLE_KEYS` may change (e.g. ``training.total_steps=50000``).
         agent_factory
             Builds the agents; default :func:`hhml.ml.rl.make_agent`.
+        dist
+            This process's place in a distributed run: rank 0 reads the checkpoint
+            and hands every rank its own part; the number of ranks must be the one
+            that wrote it.
 
         Raises
         ------
         CheckpointError
-            Not a run directory, no ``model_last.pt``, or a checkpoint that is
-            corrupted or does not fit the config (naming the key).
+            Not a run directory, no ``model_last.pt``, a checkpoint that is
+            corrupted or does not fit the config (naming the key), or one written
+            by a different number of ranks.
         ConfigError
             An override of a key that would change the trajectory.
         """
@@ -517,15 +615,16 @@ class Trainer:
                 f"{', '.join(RESUMABLE_KEYS)}"
             )
         _set_up_torch(cfg)
-        components = build_components(cfg, agent_factory)
+        components = build_components(cfg, agent_factory, dist)
         try:
-            checkpoint = load_checkpoint(run.model_last)
-            trainer = cls(cfg, run, components)
+            checkpoint = _load_rank_checkpoint(run.model_last, dist)
+            trainer = cls(cfg, run, components, dist)
             trainer._restore(checkpoint, str(run.model_last))
-            if cfg != stored:
-                save_config(cfg, run.config)
-            truncate_metrics(run.metrics_jsonl, trainer.state.step)
-            run.snapshots.mkdir(exist_ok=True)
+            if dist.is_main:
+                if cfg != stored:
+                    save_config(cfg, run.config)
+                truncate_metrics(run.metrics_jsonl, trainer.state.step)
+                run.snapshots.mkdir(exist_ok=True)
         except BaseException:
             components.close()
             raise
@@ -637,7 +736,7 @@ class Trainer:
         for writer in writers:
             writer.write(record)
 
-    def _train_record(self, steps_per_sec: float) -> dict[str, Any]:
+    def _train_record(self, steps_per_sec: float, stats: IntervalStats) -> dict[str, Any]:
         record: dict[str, Any] = {
             "kind": "train",
             "step": self.state.step,
@@ -646,7 +745,7 @@ class Trainer:
             "model/num_parameters": self._num_parameters,
             "model/size_bytes": self.state.model_size_bytes,
         }
-        record.update(self.stats.means())
+        record.update(stats.means())
         record[f"{TIME_PREFIX}steps_per_sec"] = steps_per_sec
         record[f"{TIME_PREFIX}wall_s"] = self._wall_time()
         return record
@@ -675,7 +774,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- files
 
-    def _checkpoint_payload(self, kind: str) -> dict[str, Any]:
+    def _checkpoint_payload(
+        self, kind: str, rank_state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A ``best`` checkpoint (the agent) or a ``last`` one (everything for a resume;
+        ``rank_state``: this rank's :meth:`_rank_state` if already computed)."""
         last = kind == "last"
         payload: dict[str, Any] = {
             "kind": kind,
@@ -684,23 +787,41 @@ class Trainer:
             "agent_class": type(self.agent).__name__,
             "obs_dim": int(self.agent.obs_dim),
             "act_dim": int(self.agent.act_dim),
-            "agent": self.agent.state_dict(include_replay=last and self.cfg.training.save_replay),
         }
+        if not last:
+            payload["agent"] = self.agent.state_dict(include_replay=False)
         if last:
-            assert self.obs is not None
-            trainer = self.state.to_dict()
-            trainer["wall_time_s"] = self._wall_time()
-            trainer["stats"] = self.stats.state_dict()
-            payload.update(
-                env=env_state(self.envs),
-                obs=torch.from_numpy(np.array(self.obs, dtype=np.float32)),
-                trainer=trainer,
-                rng=capture_rng_state(),
-            )
+            payload.update(rank_state if rank_state is not None else self._rank_state())
+            payload["world_size"] = self.dist.world_size
         return payload
 
+    def _rank_state(self) -> dict[str, Any]:
+        """What differs between ranks: agent (replay, random streams), envs, loop, RNGs."""
+        assert self.obs is not None
+        trainer = self.state.to_dict()
+        trainer["wall_time_s"] = self._wall_time()
+        trainer["stats"] = self.stats.state_dict()
+        return {
+            "agent": self.agent.state_dict(include_replay=self.cfg.training.save_replay),
+            "env": env_state(self.envs),
+            "obs": torch.from_numpy(np.array(self.obs, dtype=np.float32)),
+            "trainer": trainer,
+            "rng": capture_rng_state(),
+        }
+
     def _write_checkpoint(self) -> None:
-        save_checkpoint(self.run.model_last, self._checkpoint_payload("last"))
+        """``model_last.pt``; with several ranks a collective: rank 0 gathers every
+        rank's own state into ``ranks`` and checks that the weights agree."""
+        check_parameters_in_sync(self.agent.synced_modules(), self.dist, self.state.step)
+        if self.dist.enabled:
+            parts = gather_objects(self._rank_state(), self.dist)
+            if self.dist.is_main:
+                assert parts is not None
+                payload = self._checkpoint_payload("last", parts[0])
+                payload["ranks"] = parts[1:]
+                save_checkpoint(self.run.model_last, payload)
+        else:
+            save_checkpoint(self.run.model_last, self._checkpoint_payload("last"))
         self._last_checkpoint_step = self.state.step
 
     def _summary(self, status: str) -> dict[str, Any]:
@@ -730,25 +851,32 @@ class Trainer:
             "algorithm": self.cfg.agent.algorithm,
             "env_id": self.cfg.env.id,
             "seed": self.cfg.training.seed,
+            "world_size": self.dist.world_size,
             **environment_info(self.device),
         }
 
     def _write_summary(self, status: str) -> dict[str, Any]:
+        """Write ``metrics.json`` (rank 0) and return the summary."""
         import json
 
         summary = self._summary(status)
-        atomic_write_text(self.run.metrics_json, json.dumps(summary, indent=2) + "\n")
+        if self.dist.is_main:
+            atomic_write_text(self.run.metrics_json, json.dumps(summary, indent=2) + "\n")
         return summary
 
     # ---------------------------------------------------------------- the loop
 
     def _open_writers(self) -> tuple[list[MetricsWriter], ProgressBar]:
+        """Files and progress bar on rank 0; the other ranks write nothing."""
         cfg = self.cfg.training
+        main = self.dist.is_main
+        bar = ProgressBar(cfg.total_steps, self.state.step, cfg.progress_bar and main)
+        if not main:
+            return [], bar
         writers: list[MetricsWriter] = [JsonlWriter(self.run.metrics_jsonl)]
         if cfg.tensorboard:
             purge = self.state.step + 1 if self._resumed else None
             writers.append(TensorBoardWriter(self.run.tensorboard, purge_step=purge))
-        bar = ProgressBar(cfg.total_steps, self.state.step, cfg.progress_bar)
         writers.append(bar)
         return writers, bar
 
@@ -768,7 +896,7 @@ class Trainer:
         losses = self.agent.update()
         self.agent.reset_state(done)
         self.obs = next_obs
-        self.state.step += len(reward)
+        self.state.step += len(reward) * self.dist.world_size
         self.stats.add("reward/total", reward)
         for name, value in losses.items():
             self.stats.add(f"agent/{name}", value)
@@ -793,6 +921,25 @@ class Trainer:
             save_checkpoint(self.run.model_best, self._checkpoint_payload("best"))
         self._emit(writers, self._eval_record(result, extras, "eval"))
         return result
+
+    def _log(self, writers: Sequence[MetricsWriter], steps_per_sec: float) -> None:
+        """Emit a training record; with several ranks a collective whose statistics
+        pool the accumulators of all ranks (and ``episodes`` sums theirs)."""
+        if self.dist.enabled:
+            pooled = gather_objects((self.stats.state_dict(), self.state.episodes), self.dist)
+            self.stats.clear()
+            if not self.dist.is_main:
+                return
+            assert pooled is not None
+            stats = IntervalStats.merged([part[0] for part in pooled])
+            record = self._train_record(steps_per_sec, stats)
+            record["episodes"] = sum(int(part[1]) for part in pooled)
+            record["dist/world_size"] = self.dist.world_size
+        else:
+            record = self._train_record(steps_per_sec, self.stats)
+            self.stats.clear()
+        self.state.last_train = {k: v for k, v in record.items() if not k.startswith(TIME_PREFIX)}
+        self._emit(writers, record)
 
     def _snapshot(self) -> None:
         snapshot = getattr(self.envs, "snapshot", None)
@@ -819,37 +966,37 @@ class Trainer:
         writers, bar = self._open_writers()
         stop = _StopRequest()
         log_time, log_step = self._session_start, self.state.step
+        main = self.dist.is_main
+        stopping = False
         try:
             with stop.installed():
-                if self.state.baseline is None:
+                if main and self.state.baseline is None:
                     baseline, extras = self._evaluate_baseline()
                     self.state.baseline = baseline
                     self._emit(writers, self._eval_record(baseline, extras, "baseline"))
-                while self.state.step < cfg.total_steps and not stop.requested:
+                while self.state.step < cfg.total_steps and not stopping:
                     before = self.state.step
                     self._step()
                     after = self.state.step
                     bar.advance(after - before)
                     if _crossed(before, after, cfg.log_every):
                         now = time.perf_counter()
-                        rate = (after - log_step) / max(now - log_time, 1e-9)
-                        record = self._train_record(rate)
-                        self.stats.clear()
-                        self.state.last_train = {
-                            k: v for k, v in record.items() if not k.startswith(TIME_PREFIX)
-                        }
-                        self._emit(writers, record)
+                        self._log(writers, (after - log_step) / max(now - log_time, 1e-9))
                         log_time, log_step = now, after
-                    if _crossed(before, after, cfg.eval_every):
+                    if main and _crossed(before, after, cfg.eval_every):
                         self._do_eval(writers)
-                    if _crossed(before, after, cfg.snapshot_every):
+                    if main and _crossed(before, after, cfg.snapshot_every):
                         self._snapshot()
                     if _crossed(before, after, cfg.checkpoint_every):
                         self._write_checkpoint()
                         self._write_summary("running")
-                status = "interrupted" if stop.requested else "completed"
-                if status == "completed" and (
-                    not self.state.evals or self.state.evals[-1].step != self.state.step
+                    # A Ctrl-C reaches the ranks at different steps: all stop together.
+                    stopping = any_rank(stop.requested, self.dist, self.device)
+                status = "interrupted" if stopping else "completed"
+                if (
+                    main
+                    and status == "completed"
+                    and (not self.state.evals or self.state.evals[-1].step != self.state.step)
                 ):
                     self._do_eval(writers)
                 if self._last_checkpoint_step != self.state.step:
