@@ -13,11 +13,12 @@ VPY        := $(VENV)/bin/python
 VBIN       := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 # Only the directories that exist: ruff fails on a missing path, and git drops empty ones.
-LINT_PATHS := $(wildcard src tests examples benchmarks)
+LINT_PATHS := $(wildcard src tests examples benchmarks docs)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run simulate test test-all lint format typecheck validate bench bench-env bench-rl clean distclean
+.PHONY: help install run simulate test test-all lint lint-docker docs docs-serve format typecheck validate bench bench-env bench-rl bench-dist clean distclean
 
 help: ## List the targets
 	@echo "HHmL make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC)):"
@@ -60,6 +61,20 @@ lint: install ## ruff check and black --check
 	$(VBIN)/ruff check $(LINT_PATHS)
 	$(VBIN)/black --check $(LINT_PATHS)
 
+lint-docker: install ## hadolint + shellcheck + compose/reference checks of docker/ (no engine needed)
+	PATH="$(abspath $(VBIN)):$$PATH" PYTHON="$(abspath $(VPY))" bash docker/lint.sh
+
+$(DOCS_STAMP): $(STAMP)
+	$(VPY) -m pip install -e ".[docs]"
+	@touch $@
+
+docs: $(DOCS_STAMP) ## Build the MkDocs site strictly into site/ (parameter table checked first)
+	$(VPY) docs/gen_parameters.py --check
+	NO_MKDOCS_2_WARNING=1 $(VBIN)/mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP) ## Serve the docs at http://127.0.0.1:8000 with live reload
+	$(VBIN)/mkdocs serve
+
 format: install ## Apply ruff fixes and black formatting
 	$(VBIN)/ruff check --fix $(LINT_PATHS)
 	$(VBIN)/black $(LINT_PATHS)
@@ -83,6 +98,9 @@ bench-env: install ## Env-steps/s of the Möbius env for 1 and 16 envs (benchmar
 bench-rl: install ## TD3 on Pendulum-v1, 20 000 steps (~4 min); all runs: benchmarks/README.md
 	$(VPY) benchmarks/bench_pendulum.py run --algo td3 --steps 20000 --seeds 0 \
 		--out results/pendulum_td3.json
+
+bench-dist: install ## Steps/s of the quickstart with 1 and 2 ranks (benchmarks/bench_distributed.py)
+	$(VPY) benchmarks/bench_distributed.py --nproc 1 2
 
 clean: ## Remove build artefacts, caches and results/ (keeps the venv)
 	rm -rf build dist site htmlcov .coverage results

@@ -132,3 +132,39 @@ def test_launch_errors_are_reported_before_any_rank_starts(tmp_path: Path) -> No
     done = _train(*TINY, "--nproc", "2", "--dashboard")
     assert done.returncode == 2
     assert "--dashboard cannot be combined with --nproc" in done.stderr
+
+
+def _sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.yaml"
+    tiny = "\n".join(f"  - {o}" for o in TINY[2:-2] if "=" in o)
+    path.write_text(
+        f"name: ens\nconfig: {ROOT / 'configs/experiment/quickstart.yaml'}\n"
+        f"overrides:\n{tiny}\n  - training.total_steps=128\n  - training.eval_every=64\n"
+        "seeds: [0, 1]\n"
+    )
+    return path
+
+
+def test_sweep_on_two_ranks_equals_one_process_and_resumes(tmp_path: Path) -> None:
+    sweep = _sweep_file(tmp_path)
+    results = {}
+    for nproc in ("1", "2"):
+        root = tmp_path / f"runs{nproc}"
+        done = _train("--sweep", str(sweep), f"training.run_root={root}", "--nproc", nproc)
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads((root / "ens" / "sweep_summary.json").read_text())
+        results[nproc] = summary
+        assert [t["trial"] for t in summary["trials"]] == ["000_seed-0", "001_seed-1"]
+        assert all(t["status"] == "completed" for t in summary["trials"])
+    # Same seeds => same results, whichever rank ran a trial.
+    for a, b in zip(results["1"]["trials"], results["2"]["trials"], strict=True):
+        assert (a["final_return"], a["best_return"]) == (b["final_return"], b["best_return"])
+    (group,) = results["2"]["groups"]
+    finals = [t["final_return"] for t in results["2"]["trials"]]
+    assert group["final_return"]["mean"] == pytest.approx(sum(finals) / 2)
+    # Running it again skips the completed trials.
+    root = tmp_path / "runs1"
+    before = (root / "ens" / "000_seed-0" / "metrics.jsonl").read_text()
+    again = _train("--sweep", str(sweep), f"training.run_root={root}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (root / "ens" / "000_seed-0" / "metrics.jsonl").read_text() == before

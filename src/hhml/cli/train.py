@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+import torch
 
 from hhml import __version__
 from hhml.config.loader import load_config
@@ -70,6 +71,14 @@ processes are started by torch.distributed's elastic launcher; on a cluster
 run `torchrun --nnodes ... --nproc-per-node ... -m hhml.cli.train ...` instead.
 A run written by N ranks resumes with --nproc N.
 
+With --sweep FILE, a seeded sweep or ensemble runs instead of one run: the
+file (see configs/sweep/) names a base config, overrides, a grid of values and
+a list of seeds; every trial is an ordinary run directory under
+<run_root>/<sweep name>/, and sweep_summary.md/.json there collect one table
+(mean, std and standard error of the evaluation returns over the seeds of each
+grid point). Completed trials are skipped and interrupted ones resumed when the
+sweep is run again; with --nproc N the trials are spread over N processes.
+
 Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits
 with code 130; resume with --resume RUN_DIR. On resume only
 {", ".join(RESUMABLE_KEYS)} may be overridden.
@@ -81,6 +90,7 @@ Examples:
       --seed 3 --device cpu --run-dir results/runs/sac-s3
   hhml-train --resume results/runs/sac-s3 training.total_steps=100000
   hhml-train --config configs/experiment/quickstart.yaml --nproc 2 --run-dir results/runs/ddp
+  hhml-train --sweep configs/sweep/quickstart_seeds.yaml --nproc 2
 
 Exit codes: 0 finished, 1 error during training, 2 invalid invocation (nothing
 written), 130 interrupted (checkpoint written).
@@ -194,6 +204,13 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
     help="Port of the dashboard (0: any free port).",
 )
 @click.option(
+    "--sweep",
+    "sweep_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Run the seeded sweep/ensemble of this file (configs/sweep/*.yaml) and write "
+    "one summary table; OVERRIDES apply to every trial.",
+)
+@click.option(
     "--nproc",
     default=1,
     show_default=True,
@@ -212,6 +229,7 @@ def main(
     dashboard: bool,
     dashboard_host: str,
     dashboard_port: int,
+    sweep_path: Path | None,
     nproc: int,
 ) -> None:
     """Entry point of ``hhml-train``."""
@@ -229,7 +247,15 @@ def main(
         _PROG = f"hhml-train[rank {ctx.rank}]"
         if nproc not in (1, ctx.world_size):
             _fail(f"--nproc {nproc} contradicts the launcher's WORLD_SIZE={ctx.world_size}")
-    elif nproc > 1:
+    if sweep_path is not None:
+        if config_path or resume_dir or run_dir or seed is not None or dashboard:
+            _fail(
+                "--sweep takes its configs, seeds and directories from the sweep file; "
+                "do not combine it with --config, --resume, --run-dir, --seed or --dashboard"
+            )
+        _sweep(sweep_path, extra, nproc, ctx)
+        return
+    if not ctx.enabled and nproc > 1:
         _launch_ranks(nproc, config_path, resume_dir, run_dir, extra, dashboard)
         return
     dashboard_socket: socket.socket | None = None
@@ -292,6 +318,56 @@ def main(
     if result.status == "interrupted":
         click.echo(f"interrupted; continue with: hhml-train --resume {result.run_dir}")
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
+    """Validate every trial of a sweep, then run it (in ``nproc`` processes if > 1)."""
+    from hhml.ml.training.launch import launch_local
+    from hhml.ml.training.sweep import format_summary, load_sweep, run_sweep, summarise_trials
+
+    try:
+        spec = load_sweep(path, extra)
+        devices = {rank_device(t.cfg.training.device, ctx) for t in spec.trials}
+    except HHmLError as exc:
+        _fail(str(exc))
+    if not ctx.enabled and nproc > 1:
+        click.echo(f"sweep {spec.name}: {len(spec.trials)} trials on {nproc} ranks", err=True)
+        try:
+            launch_local(nproc, "hhml.cli.train", ["--sweep", str(path), *extra])
+        except HHmLError as exc:
+            _fail(f"sweep failed: {exc}", getattr(exc, "exit_code", EXIT_ERROR))
+        return
+    if ctx.enabled:
+        # Trials on CUDA run on this rank's GPU; the rows travel over gloo.
+        if any(d.type == "cuda" for d in devices):
+            spec = load_sweep(path, [*extra, f"training.device=cuda:{ctx.local_rank}"])
+        try:
+            init_distributed(ctx, torch.device("cpu"))
+        except HHmLError as exc:
+            _fail(str(exc))
+    else:
+        click.echo(f"sweep {spec.name}: {len(spec.trials)} trials in {spec.root}")
+
+    def announce(message: str) -> None:
+        prefix = f"[rank {ctx.rank}] " if ctx.enabled else ""
+        click.echo(prefix + message, err=True)
+
+    try:
+        rows = run_sweep(spec, ctx, announce)
+    except HHmLError as exc:
+        _fail(f"sweep stopped: {exc}; run it again to resume", EXIT_ERROR)
+    except KeyboardInterrupt:
+        _fail(
+            f"sweep interrupted; run it again to continue: hhml-train --sweep {path}",
+            EXIT_INTERRUPTED,
+        )
+    finally:
+        shutdown_distributed()
+    if rows is not None:
+        click.echo(format_summary(spec.name, rows, summarise_trials(rows)))
+        click.echo(f"summary: {spec.root / 'sweep_summary.md'} (and sweep_summary.json)")
+        if any(r["status"] != "completed" for r in rows):
+            sys.exit(EXIT_INTERRUPTED)
 
 
 def _join(ctx: DistContext, device_spec: str) -> None:

@@ -1,0 +1,394 @@
+"""Seeded parameter sweeps and ensembles: many independent training runs, one summary table.
+
+A sweep file (``configs/sweep/*.yaml``)::
+
+    name: quickstart-seeds                        # directory under training.run_root
+    config: ../experiment/quickstart.yaml         # base config, relative to this file
+    overrides: [training.total_steps=2000]        # applied to every trial (optional)
+    grid:                                         # cartesian product (optional)
+      agent.algorithm: [td3, sac]
+    seeds: [0, 1, 2]                              # every grid point runs every seed
+
+expands into ``len(product(grid)) * len(seeds)`` trials. Each trial is an
+ordinary run directory ``<run_root>/<name>/<trial>`` written by
+:class:`~hhml.ml.training.Trainer`; every trial config is composed and validated
+before the first one starts. Re-running a sweep skips completed trials and
+resumes interrupted ones (from their ``model_last.pt``), so a sweep can be
+stopped and continued. With several ranks (``hhml-train --sweep F --nproc N``)
+trial ``i`` runs on rank ``i mod N``; rank 0 gathers the rows and writes
+``sweep_summary.json`` and ``sweep_summary.md`` next to the trials: one row per
+trial and, per grid point, the mean, sample standard deviation and standard error
+of the final and best evaluation returns over the seeds.
+
+Public names: ``SweepSpec``, ``Trial``, ``load_sweep``, ``run_sweep``,
+``summarise_trials``, ``format_summary``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hhml.config.loader import load_config
+from hhml.config.schema import HHmLConfig
+from hhml.config.yaml_io import read_yaml_file
+from hhml.errors import ConfigError
+from hhml.ml.training.distributed import SINGLE_PROCESS, DistContext, gather_objects
+from hhml.utils.atomic_io import atomic_write_text
+
+__all__ = [
+    "SweepSpec",
+    "Trial",
+    "format_summary",
+    "load_sweep",
+    "run_sweep",
+    "summarise_trials",
+]
+
+_KEYS = ("name", "config", "overrides", "grid", "seeds")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep.
+
+    Attributes
+    ----------
+    index : int
+        Position in the sweep (assigns the rank: ``index mod world_size``).
+    name : str
+        Directory name of the run, e.g. ``003_algorithm-sac_seed-1``.
+    point : dict
+        The grid values of this trial (``{"agent.algorithm": "sac"}``).
+    seed : int
+        ``training.seed`` of the run.
+    overrides : tuple of str
+        All overrides applied to the base config, in order.
+    cfg : HHmLConfig
+        The composed, validated config.
+    """
+
+    index: int
+    name: str
+    point: dict[str, Any]
+    seed: int
+    overrides: tuple[str, ...]
+    cfg: HHmLConfig
+
+
+@dataclass
+class SweepSpec:
+    """A parsed sweep file with its trials.
+
+    Attributes
+    ----------
+    path : Path
+        The sweep file.
+    name : str
+        Sweep name (directory under ``training.run_root``).
+    root : Path
+        ``<run_root>/<name>``: where the trial directories and the summary go.
+    trials : list of Trial
+        Every trial, in order.
+    """
+
+    path: Path
+    name: str
+    root: Path
+    trials: list[Trial] = field(default_factory=list)
+
+
+def _fail(path: Path, message: str) -> ConfigError:
+    return ConfigError(f"sweep file {path}: {message}")
+
+
+def _grid_points(path: Path, grid: Any) -> list[dict[str, Any]]:
+    if grid is None:
+        return [{}]
+    if not isinstance(grid, Mapping) or not grid:
+        raise _fail(path, "'grid' must map 'section.key' to a non-empty list of values")
+    keys = [str(k) for k in grid]
+    values = []
+    for key in keys:
+        choices = grid[key]
+        if "." not in key:
+            raise _fail(path, f"grid key {key!r} must be 'section.key' (e.g. agent.algorithm)")
+        if not isinstance(choices, list) or not choices:
+            raise _fail(path, f"grid key {key!r} needs a non-empty list of values")
+        values.append(choices)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _trial_name(index: int, point: Mapping[str, Any], seed: int) -> str:
+    parts = [f"{index:03d}"]
+    for key, value in point.items():
+        parts.append(f"{key.split('.')[-1]}-{_UNSAFE.sub('_', _value_text(value))}")
+    parts.append(f"seed-{seed}")
+    return "_".join(parts)
+
+
+def load_sweep(path: str | Path, extra_overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read a sweep file and compose and validate the config of every trial.
+
+    Parameters
+    ----------
+    path
+        The sweep YAML file.
+    extra_overrides
+        Overrides applied to every trial after the file's own (from the command line);
+        ``training.seed`` and ``training.run_name`` are set by the sweep and may not be
+        overridden.
+
+    Raises
+    ------
+    ConfigError
+        Unknown or missing keys, bad values, or a trial whose config is invalid
+        (naming the trial and the key).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"sweep file {file}: no such file")
+    data, _ = read_yaml_file(file, str(path))
+    if not isinstance(data, Mapping):
+        raise _fail(file, "must be a mapping with keys " + ", ".join(_KEYS))
+    unknown = sorted(set(map(str, data)) - set(_KEYS))
+    if unknown:
+        raise _fail(file, f"unknown key(s) {unknown}; valid keys: {', '.join(_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise _fail(file, "'name' must be a directory name (letters, digits, '.', '_', '-')")
+    base = data.get("config")
+    if not isinstance(base, str):
+        raise _fail(file, "'config' must be the path of the base config (relative to the file)")
+    base_path = (file.parent / base).resolve()
+    if not base_path.is_file():
+        raise _fail(file, f"'config' {base!r} does not exist (looked at {base_path})")
+    overrides = data.get("overrides", [])
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise _fail(file, "'overrides' must be a list of 'section.key=value' strings")
+    seeds = data.get("seeds")
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise _fail(file, "'seeds' must be a non-empty list of distinct integers >= 0")
+    for override in [*overrides, *extra_overrides]:
+        if override.split("=", 1)[0].strip() in ("training.seed", "training.run_name"):
+            raise _fail(file, f"{override!r}: the sweep sets training.seed and run_name itself")
+    points = _grid_points(file, data.get("grid"))
+    trials: list[Trial] = []
+    for point, seed in itertools.product(points, seeds):
+        index = len(trials)
+        trial_name = _trial_name(index, point, seed)
+        grid_overrides = [f"{key}={_value_text(value)}" for key, value in point.items()]
+        all_overrides = (
+            *overrides,
+            *grid_overrides,
+            *extra_overrides,
+            f"training.seed={seed}",
+            f"training.run_name={trial_name}",
+        )
+        try:
+            cfg = load_config(base_path, list(all_overrides))
+        except ConfigError as exc:
+            raise _fail(file, f"trial {trial_name}: {exc}") from exc
+        trials.append(Trial(index, trial_name, dict(point), seed, all_overrides, cfg))
+    run_roots = {t.cfg.training.run_root for t in trials}
+    if len(run_roots) != 1:
+        raise _fail(file, f"all trials must share training.run_root, got {sorted(run_roots)}")
+    root = Path(run_roots.pop()) / name
+    return SweepSpec(path=file, name=name, root=root, trials=trials)
+
+
+def _row(trial: Trial, summary: Mapping[str, Any]) -> dict[str, Any]:
+    def ret(key: str) -> float | None:
+        entry = summary.get(key)
+        return float(entry["return_mean"]) if isinstance(entry, Mapping) else None
+
+    return {
+        "trial": trial.name,
+        "index": trial.index,
+        "seed": trial.seed,
+        "point": dict(trial.point),
+        "status": summary.get("status", "missing"),
+        "step": summary.get("step"),
+        "baseline_return": summary.get("baseline_return"),
+        "final_return": ret("final_eval"),
+        "best_return": ret("best_eval"),
+        "steps_per_sec": summary.get("steps_per_sec"),
+        "wall_time_s": summary.get("wall_time_s"),
+    }
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _run_trial(trial: Trial, run_dir: Path) -> dict[str, Any]:
+    """Run (or resume, or skip) one trial; its ``metrics.json`` summary."""
+    from hhml.ml.training.trainer import Trainer
+
+    existing = _read_summary(run_dir)
+    if existing is not None and existing.get("status") == "completed":
+        return existing
+    if (run_dir / "model_last.pt").is_file():
+        trainer = Trainer.resume(run_dir, [f"training.device={trial.cfg.training.device}"])
+    else:
+        trainer = Trainer.create(trial.cfg, run_dir=run_dir)
+    try:
+        return trainer.train().summary
+    finally:
+        trainer.close()
+
+
+def run_sweep(
+    spec: SweepSpec,
+    dist: DistContext = SINGLE_PROCESS,
+    announce: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]] | None:
+    """Run this rank's share of the trials; on rank 0 return all rows and write the summary.
+
+    Parameters
+    ----------
+    spec
+        From :func:`load_sweep`.
+    dist
+        With several ranks, trial ``i`` runs on rank ``i mod world_size`` (each as a
+        single-process run on that rank's device); rows are gathered to rank 0.
+    announce
+        Called with a one-line message before each trial (e.g. ``click.echo``).
+
+    Returns
+    -------
+    list of dict or None
+        One row per trial, in trial order, on rank 0 (``None`` on the other ranks).
+    """
+    mine = [t for t in spec.trials if t.index % dist.world_size == dist.rank]
+    rows: list[dict[str, Any]] = []
+    total = len(spec.trials)
+    for trial in mine:
+        if announce is not None:
+            announce(f"trial {trial.index + 1}/{total}: {trial.name}")
+        summary = _run_trial(trial, spec.root / trial.name)
+        rows.append(_row(trial, summary))
+    gathered = gather_objects(rows, dist)
+    if gathered is None:
+        return None
+    all_rows = sorted((row for part in gathered for row in part), key=lambda r: r["index"])
+    groups = summarise_trials(all_rows)
+    document = {"sweep": spec.name, "file": str(spec.path), "trials": all_rows, "groups": groups}
+    spec.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(spec.root / "sweep_summary.json", json.dumps(document, indent=2) + "\n")
+    atomic_write_text(spec.root / "sweep_summary.md", format_summary(spec.name, all_rows, groups))
+    return all_rows
+
+
+def _stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "mean": None, "std": None, "sem": None}
+    mean = sum(values) / n
+    if n < 2:
+        return {"n": n, "mean": mean, "std": None, "sem": None}
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return {"n": n, "mean": mean, "std": std, "sem": std / math.sqrt(n)}
+
+
+def summarise_trials(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per grid point: mean, sample std (ddof 1) and standard error over the seeds.
+
+    Only completed trials with an evaluation enter the statistics.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    points: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = json.dumps(row["point"], sort_keys=True)
+        groups.setdefault(key, []).append(row)
+        points[key] = dict(row["point"])
+    result = []
+    for key, members in groups.items():
+        done = [r for r in members if r["status"] == "completed"]
+        result.append(
+            {
+                "point": points[key],
+                "trials": len(members),
+                "completed": len(done),
+                "final_return": _stats(
+                    [float(r["final_return"]) for r in done if r["final_return"] is not None]
+                ),
+                "best_return": _stats(
+                    [float(r["best_return"]) for r in done if r["best_return"] is not None]
+                ),
+                "baseline_return": _stats(
+                    [float(r["baseline_return"]) for r in done if r["baseline_return"] is not None]
+                ),
+            }
+        )
+    return result
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def _point_text(point: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_value_text(v)}" for k, v in point.items()) or "(base config)"
+
+
+def format_summary(
+    name: str, rows: Sequence[Mapping[str, Any]], groups: Sequence[Mapping[str, Any]]
+) -> str:
+    """The Markdown summary: a table per grid point (over seeds), then one row per trial."""
+    lines = [
+        f"# Sweep {name}",
+        "",
+        "Evaluation returns of the deterministic policy; mean, sample standard deviation "
+        "(ddof 1) and standard error over the seeds of each grid point. The baseline is "
+        "uniformly random actions on the same evaluation seeds.",
+        "",
+        "| grid point | completed | final return mean | std | s.e. | best return mean "
+        "| baseline mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g in groups:
+        final, best, base = g["final_return"], g["best_return"], g["baseline_return"]
+        lines.append(
+            f"| {_point_text(g['point'])} | {g['completed']}/{g['trials']} "
+            f"| {_num(final['mean'])} | {_num(final['std'])} | {_num(final['sem'])} "
+            f"| {_num(best['mean'])} | {_num(base['mean'])} |"
+        )
+    lines += [
+        "",
+        "| trial | seed | status | steps | baseline | final | best | steps/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['trial']} | {r['seed']} | {r['status']} | {r['step']} "
+            f"| {_num(r['baseline_return'])} | {_num(r['final_return'])} "
+            f"| {_num(r['best_return'])} | {_num(r['steps_per_sec'], 3)} |"
+        )
+    return "\n".join(lines) + "\n"
