@@ -168,3 +168,39 @@ def test_sweep_on_two_ranks_equals_one_process_and_resumes(tmp_path: Path) -> No
     again = _train("--sweep", str(sweep), f"training.run_root={root}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert (root / "ens" / "000_seed-0" / "metrics.jsonl").read_text() == before
+
+
+def test_ctrl_c_stops_all_ranks_at_one_step_with_a_resumable_checkpoint(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    run = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    cmd = [sys.executable, "-m", "hhml.cli.train", *TINY, "training.total_steps=100000"]
+    proc = subprocess.Popen(
+        [*cmd, "--nproc", "2", "--run-dir", str(run)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until learning has started
+        if (run / "model_last.pt").is_file():
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # the launcher forwards it to both ranks
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "continue with: hhml-train --resume" in out and "--nproc 2" in out
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["status"] == "interrupted"
+    ckpt = torch.load(run / "model_last.pt", weights_only=True)
+    assert ckpt["step"] == summary["step"] < 100000
+    assert ckpt["trainer"]["step"] == ckpt["ranks"][0]["trainer"]["step"] == ckpt["step"]
+    done = _train("--resume", str(run), f"training.total_steps={ckpt['step'] + 64}", "--nproc", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"

@@ -519,6 +519,22 @@ def test_production_services() -> None:
     assert "--bind_all" in command_of(services["tensorboard"])
 
 
+def test_monitor_health_check_probes_a_real_dashboard_route(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from hhml.monitoring.server import create_app
+
+    svc = load_compose(COMPOSE_FILES["production"])["services"]["monitor"]
+    url = urls_in(svc["healthcheck"]["test"][-1])[0]
+    path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("training: {}\n")
+    app, _ = create_app([run])
+    with TestClient(app) as client:
+        assert client.get(path).status_code == 200, path
+
+
 def test_development_services() -> None:
     services = load_compose(COMPOSE_FILES["development"])["services"]
     dev = services["dev"]

@@ -54,8 +54,10 @@ def test_laplacian_coupling_and_area_match_each_stack() -> None:
         stack = _stack(b)
         torch.testing.assert_close(lap[b], stack.laplacian(psi[b]), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(coup[b], stack.coupling(psi[b]), rtol=1e-12, atol=1e-12)
+        # Batched and single-stack geometry take different (vectorised) paths through
+        # sin/cos/sqrt: they agree to a few thousand ulp (4.9e-12 seen on an AVX-512 Xeon).
         torch.testing.assert_close(
-            ens.area_weights()[b], stack.area_weights().to(torch.float64), rtol=1e-12, atol=0.0
+            ens.area_weights()[b], stack.area_weights().to(torch.float64), rtol=1e-10, atol=0.0
         )
     assert ens.spectral_radius_bound() == pytest.approx(
         max(_stack(b).spectral_radius_bound() for b in range(3)), rel=1e-12

@@ -303,7 +303,7 @@ def main(
     except KeyboardInterrupt:
         _fail(
             f"aborted at step {trainer.state.step}; resume from the last checkpoint with "
-            f"hhml-train --resume {trainer.run.root}",
+            f"hhml-train --resume {trainer.run.root}{_nproc_flag(ctx)}",
             EXIT_INTERRUPTED,
         )
     finally:
@@ -316,7 +316,9 @@ def main(
         return
     click.echo(summary_table(result))
     if result.status == "interrupted":
-        click.echo(f"interrupted; continue with: hhml-train --resume {result.run_dir}")
+        click.echo(
+            f"interrupted; continue with: hhml-train --resume {result.run_dir}{_nproc_flag(ctx)}"
+        )
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -370,6 +372,11 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
             sys.exit(EXIT_INTERRUPTED)
 
 
+def _nproc_flag(ctx: DistContext) -> str:
+    """`` --nproc N`` for resume hints of an N-rank run ('' for one process)."""
+    return f" --nproc {ctx.world_size}" if ctx.enabled else ""
+
+
 def _join(ctx: DistContext, device_spec: str) -> None:
     """Join the process group of a distributed run (no-op for a single process)."""
     if ctx.enabled:
@@ -414,7 +421,8 @@ def _launch_ranks(
     try:
         launch_local(nproc, "hhml.cli.train", [*args, *extra])
     except HHmLError as exc:
-        _fail(f"distributed run failed: {exc}", getattr(exc, "exit_code", EXIT_ERROR))
+        code = getattr(exc, "exit_code", EXIT_ERROR)
+        _fail(str(exc) if code == EXIT_INTERRUPTED else f"distributed run failed: {exc}", code)
 
 
 if __name__ == "__main__":  # pragma: no cover

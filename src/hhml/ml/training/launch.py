@@ -79,10 +79,12 @@ def launch_local(nproc: int, module: str, args: Sequence[str]) -> None:
     ConfigError
         ``nproc < 1``.
     DistributedError
-        A rank failed; the message names each failed rank and its exit code.
+        A rank failed (the message names each failed rank and its exit code;
+        ``exit_code`` is theirs), or a signal interrupted the run (``exit_code`` 130).
     """
     if nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {nproc}")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -107,3 +109,8 @@ def launch_local(nproc: int, module: str, args: Sequence[str]) -> None:
         codes = {failure.exitcode for failure in exc.failures.values()}
         code = codes.pop() if len(codes) == 1 else 1
         raise DistributedError(f"{failed} (their messages are above)", code) from None
+    except SignalException as exc:
+        # The launcher forwarded the signal; the ranks stop together after a checkpoint.
+        raise DistributedError(
+            f"interrupted ({exc}); the ranks were asked to write a checkpoint", 130
+        ) from None
