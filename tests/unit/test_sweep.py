@@ -109,3 +109,23 @@ def test_summary_statistics_match_scipy() -> None:
     text = format_summary("demo", rows, [group])
     assert "| agent.algorithm=td3 | 3/4 | 6.25 |" in text
     assert "| t3 | 0 | interrupted |" in text
+
+
+def test_cli_sweep_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hhml.cli.train import main
+
+    runner = CliRunner()
+    missing = runner.invoke(main, ["--sweep", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2
+    assert "none.yaml: no such file" in missing.output
+    sweep = ROOT / "configs/sweep/tiny.yaml"
+    mixed = runner.invoke(main, ["--sweep", str(sweep), "--seed", "3"])
+    assert mixed.exit_code == 2
+    assert "do not combine it with --config, --resume, --run-dir, --seed" in mixed.output
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        bad = runner.invoke(main, ["--sweep", str(sweep), "agent.nonsense=1"])
+        assert bad.exit_code == 2
+        assert "trial 000_algorithm-td3_seed-0" in bad.output and "nonsense" in bad.output
+        assert not Path("results").exists()  # validated before any trial starts

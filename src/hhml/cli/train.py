@@ -98,6 +98,8 @@ written), 130 interrupted (checkpoint written).
 
 
 _PROG = "hhml-train"
+#: How long the ranks of a sweep wait for each other's last trial (7 days).
+_SWEEP_TIMEOUT_S = 7 * 24 * 3600.0
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -343,8 +345,8 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
         # Trials on CUDA run on this rank's GPU; the rows travel over gloo.
         if any(d.type == "cuda" for d in devices):
             spec = load_sweep(path, [*extra, f"training.device=cuda:{ctx.local_rank}"])
-        try:
-            init_distributed(ctx, torch.device("cpu"))
+        try:  # ranks wait for each other only at the end: allow long imbalances
+            init_distributed(ctx, torch.device("cpu"), timeout_s=_SWEEP_TIMEOUT_S)
         except HHmLError as exc:
             _fail(str(exc))
     else:
