@@ -132,6 +132,10 @@ def test_launch_errors_are_reported_before_any_rank_starts(tmp_path: Path) -> No
     done = _train(*TINY, "--nproc", "2", "--dashboard")
     assert done.returncode == 2
     assert "--dashboard cannot be combined with --nproc" in done.stderr
+    if torch.cuda.device_count() < 2:
+        done = _train(*TINY, "--nproc", "2", "--device", "cuda", "--run-dir", str(tmp_path / "r"))
+        assert done.returncode == 2
+        assert "starting 2 ranks" not in done.stderr and not (tmp_path / "r").exists()
 
 
 def _sweep_file(tmp_path: Path) -> Path:

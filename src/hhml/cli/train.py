@@ -374,6 +374,16 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
             sys.exit(EXIT_INTERRUPTED)
 
 
+def _check_gpus(device_spec: str, nproc: int) -> None:
+    """Fail before launching if CUDA ranks would lack a GPU each."""
+    device = rank_device(device_spec, DistContext())
+    if device.type == "cuda" and torch.cuda.device_count() < nproc:
+        _fail(
+            f"--nproc {nproc} on CUDA needs one GPU per rank, but {torch.cuda.device_count()} "
+            "are visible; use fewer ranks or --device cpu"
+        )
+
+
 def _nproc_flag(ctx: DistContext) -> str:
     """`` --nproc N`` for resume hints of an N-rank run ('' for one process)."""
     return f" --nproc {ctx.world_size}" if ctx.enabled else ""
@@ -405,13 +415,13 @@ def _launch_ranks(
             if config_path is not None or run_dir is not None:
                 _fail("--resume cannot be combined with --config or --run-dir")
             run = open_run_dir(resume_dir)
-            rank_device(load_config(run.config, extra).training.device, DistContext())
+            _check_gpus(load_config(run.config, extra).training.device, nproc)
             args += ["--resume", str(resume_dir)]
         else:
             if config_path is not None and not config_path.is_file():
                 _fail(f"--config {config_path}: no such file")
             cfg = load_config(config_path, extra)
-            rank_device(cfg.training.device, DistContext())
+            _check_gpus(cfg.training.device, nproc)
             # The run directory is chosen here, so every rank is told the same one.
             planned = plan_run_dir(cfg, run_dir)
             if config_path is not None:
