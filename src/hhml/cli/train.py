@@ -22,6 +22,7 @@ from hhml.config.loader import load_config
 from hhml.errors import HHmLError
 from hhml.ml.training import RESUMABLE_KEYS, Trainer, TrainResult
 from hhml.ml.training.distributed import (
+    SINGLE_PROCESS,
     DistContext,
     context_from_env,
     init_distributed,
@@ -275,7 +276,8 @@ def main(
                     "--resume continues a run with its own config.yaml and directory; "
                     "do not combine it with --config or --run-dir"
                 )
-            _join(ctx, load_config(open_run_dir(resume_dir).config, extra).training.device)
+            if ctx.enabled:
+                _join(ctx, load_config(open_run_dir(resume_dir).config, extra).training.device)
             trainer = Trainer.resume(resume_dir, extra, dist=ctx)
         else:
             if config_path is not None and not config_path.is_file():
@@ -376,7 +378,7 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
 
 def _check_gpus(device_spec: str, nproc: int) -> None:
     """Fail before launching if CUDA ranks would lack a GPU each."""
-    device = rank_device(device_spec, DistContext())
+    device = rank_device(device_spec, SINGLE_PROCESS)
     if device.type == "cuda" and torch.cuda.device_count() < nproc:
         _fail(
             f"--nproc {nproc} on CUDA needs one GPU per rank, but {torch.cuda.device_count()} "
@@ -405,7 +407,7 @@ def _launch_ranks(
 ) -> None:
     """Validate what can be checked here, then start ``nproc`` ranks of this command."""
     from hhml.ml.training.launch import launch_local
-    from hhml.ml.training.run_dir import open_run_dir, plan_run_dir
+    from hhml.ml.training.run_dir import plan_run_dir
 
     if dashboard:
         _fail("--dashboard cannot be combined with --nproc; watch the run with hhml-monitor")

@@ -194,7 +194,6 @@ class GradientAverager:
         if world_size < 1:
             raise ConfigError(f"world_size must be >= 1, got {world_size}")
         self.world_size = world_size
-        self.calls = 0
 
     def __call__(self, tensors: Iterable[torch.Tensor]) -> None:
         params = [p for p in tensors if p.requires_grad]
@@ -212,7 +211,6 @@ class GradientAverager:
             n = g.numel()
             g.copy_(flat[offset : offset + n].view_as(g))
             offset += n
-        self.calls += 1
 
 
 def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:

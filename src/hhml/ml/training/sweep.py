@@ -331,22 +331,14 @@ def summarise_trials(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     result = []
     for key, members in groups.items():
         done = [r for r in members if r["status"] == "completed"]
-        result.append(
-            {
-                "point": points[key],
-                "trials": len(members),
-                "completed": len(done),
-                "final_return": _stats(
-                    [float(r["final_return"]) for r in done if r["final_return"] is not None]
-                ),
-                "best_return": _stats(
-                    [float(r["best_return"]) for r in done if r["best_return"] is not None]
-                ),
-                "baseline_return": _stats(
-                    [float(r["baseline_return"]) for r in done if r["baseline_return"] is not None]
-                ),
-            }
-        )
+        group: dict[str, Any] = {
+            "point": points[key],
+            "trials": len(members),
+            "completed": len(done),
+        }
+        for name in ("final_return", "best_return", "baseline_return"):
+            group[name] = _stats([float(r[name]) for r in done if r[name] is not None])
+        result.append(group)
     return result
 
 

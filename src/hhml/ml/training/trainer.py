@@ -392,17 +392,14 @@ def _create_run_on_main(
     cfg: HHmLConfig, run_dir: str | Path | None, dist: DistContext
 ) -> RunDirectory:
     """Rank 0 creates the run directory; every rank gets its path (or rank 0's error)."""
-    outcome: tuple[str, str] = ("error", "rank 0 did not create the run directory")
+    outcome: tuple[str, str] = ("error", "")
     if dist.is_main:
         try:
             run = create_run_dir(plan_run_dir(cfg, run_dir), cfg)
             run.snapshots.mkdir(exist_ok=True)
             outcome = ("ok", str(run.root))
-        except HHmLError as exc:
-            broadcast_object(("error", str(exc)), dist)
-            raise
-        except BaseException:
-            broadcast_object(outcome, dist)
+        except BaseException as exc:  # tell the waiting ranks before raising here
+            broadcast_object(("error", str(exc) or type(exc).__name__), dist)
             raise
     kind, value = broadcast_object(outcome, dist)
     if kind != "ok":
