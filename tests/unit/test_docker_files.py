@@ -30,6 +30,7 @@ from typing import Any
 import click
 import pytest
 import yaml
+from cli_commands import click_command, console_scripts
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,21 +52,6 @@ JUPYTER_FLAGS = {"--ip", "--port", "--no-browser", "--ServerApp.root_dir", "--Se
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@functools.lru_cache(maxsize=1)
-def console_scripts() -> dict[str, str]:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    scripts: dict[str, str] = data["project"]["scripts"]
-    return scripts
-
-
-def click_command(script: str) -> click.Command:
-    target = console_scripts()[script]
-    module_name, _, attr = target.partition(":")
-    obj = getattr(importlib.import_module(module_name), attr)
-    assert isinstance(obj, click.Command), f"{script} -> {target} is not a click command"
-    return obj
 
 
 @functools.lru_cache(maxsize=1)

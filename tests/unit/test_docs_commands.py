@@ -8,11 +8,11 @@ renamed or removed option breaks this test instead of the reader's command.
 from __future__ import annotations
 
 import re
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
 import pytest
+from cli_commands import click_command, console_scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted(
@@ -29,12 +29,7 @@ _FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 
 
 def _scripts() -> dict[str, click.Command]:
-    """The installed console scripts of the package (pyproject's [project.scripts])."""
-    return {
-        ep.name: ep.load()
-        for ep in entry_points(group="console_scripts")
-        if ep.value.startswith("hhml.cli.")
-    }
+    return {name: click_command(name) for name in console_scripts()}
 
 
 def _options(command: click.Command) -> set[str]:
