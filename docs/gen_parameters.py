@@ -2,10 +2,12 @@
 
 Every entry comes from the code, not from prose:
 
-- order, name, category, driven config field and "acts on": ``hhml.ml.env.CONTROLS``;
+- order, name, category, driven config field, description with units and "acts on": the
+  table of controls, ``hhml.config.controls.CONTROLS`` (re-exported as
+  ``hhml.ml.env.CONTROLS``);
 - action range: the defaults of ``controls.<name>_low`` / ``controls.<name>_high``
-  (``hhml.config.controls.ControlsConfig``), i.e. what ``hhml.ml.env.ControlMap`` uses;
-- description with units: the ``doc`` of ``controls.<name>_low``;
+  (``hhml.config.controls.ControlsConfig``, generated from that table), i.e. what
+  ``hhml.ml.env.ControlMap`` uses;
 - symbol, valid range and schema default: the ``spec`` of the driven field
   (``lattice.*``, ``dynamics.*`` or ``env.*``);
 - initial value in the Möbius environment: ``ControlMap.defaults`` of the config
@@ -27,9 +29,9 @@ import sys
 from pathlib import Path
 
 from hhml.config import HHmLConfig, field_specs, load_config
-from hhml.config.controls import ControlsConfig
+from hhml.config.controls import CONTROLS
 from hhml.config.specs import format_number
-from hhml.ml.env import CONTROLS, ControlMap
+from hhml.ml.env import ControlMap
 
 OUT = Path(__file__).resolve().parent / "parameters.md"
 REPO = OUT.parent.parent
@@ -86,7 +88,6 @@ def _valid(spec_low: float | None, spec_high: float | None) -> str:
 def render() -> str:
     """The Markdown page."""
     sections = HHmLConfig.section_types()
-    control_specs = field_specs(ControlsConfig)
     schema = load_config(None)  # schema defaults of every section
     cfg = load_config(None, ENV_OVERRIDES)
     initial = ControlMap(cfg).defaults(cfg)
@@ -97,8 +98,6 @@ def render() -> str:
     ]
     for i, control in enumerate(CONTROLS):
         target = field_specs(sections[control.section])[control.name]
-        low_spec = control_specs[f"{control.name}_low"]
-        description = low_spec.doc.removeprefix("low end: ").split(" → ")[0]
         symbol = target.symbol or "—"
         rows.append(
             "| "
@@ -108,10 +107,10 @@ def render() -> str:
                     control.category,
                     f"`{control.section}.{control.name}`",
                     _cell(symbol),
-                    _cell(description),
+                    _cell(control.meaning),
                     _range(
-                        getattr(schema.controls, f"{control.name}_low"),
-                        getattr(schema.controls, f"{control.name}_high"),
+                        getattr(schema.controls, control.low_key),
+                        getattr(schema.controls, control.high_key),
                     ),
                     _valid(target.low, target.high),
                     format_number(getattr(getattr(schema, control.section), control.name)),

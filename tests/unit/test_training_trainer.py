@@ -338,7 +338,8 @@ class FakeMobiusVecEnv(gym.vector.VectorEnv):  # type: ignore[misc]
             "reward_terms": {"distance": distance, "cost": np.full(self.num_envs, -0.1)},
             "params": {f"p{i}": np.full(self.num_envs, float(i)) for i in range(23)},
             "vortex": {"density": np.abs(self.x.numpy()), "count": np.ones(self.num_envs)},
-            "termination": np.where(truncated, "time_limit", ""),
+            # integer codes of hhml.ml.env.state.TERMINATION_REASONS (1: collapsed)
+            "termination": np.where(truncated, 1, 0),
         }
         obs = self._obs()
         if truncated.any():
@@ -390,7 +391,8 @@ def test_mobius_info_is_logged_and_env_state_checkpointed(tmp_path: Path) -> Non
     assert last["params/p22"] == 22.0
     assert "vortex/density" in last and last["vortex/count"] == 1.0
     # 2 envs truncate every 20 vector steps = 40 env steps: 2 episodes per interval.
-    assert last["termination/time_limit"] == 2.0
+    assert last["termination/collapsed"] == 2.0
+    assert not [k for k in last if k.startswith("termination/") and k != "termination/collapsed"]
     assert last["episode/length_mean"] == 20.0
     evals = [r for r in records if r["kind"] == "eval"]
     assert "eval/vortex/density" in evals[0] and "eval/reward/distance" in evals[0]

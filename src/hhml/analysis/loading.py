@@ -7,7 +7,7 @@ loaded onto the CPU with ``torch.load(weights_only=True, map_location="cpu")``, 
 checkpoint written on CUDA is analysed on a machine without a GPU.
 
 Public names: ``RunData``, ``Snapshot``, ``load_run``, ``load_snapshot``,
-``snapshot_from_checkpoint``, ``open_input``.
+``snapshot_from_checkpoint``, ``snapshot_lattice_config``, ``open_input``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import numpy.typing as npt
 import torch
 import yaml
 
-from hhml.errors import CheckpointError
+from hhml.config.controls import CONTROLS, LATTICE_CONTROLS
+from hhml.config.schema import LatticeConfig
+from hhml.errors import CheckpointError, ConfigError
 
 __all__ = [
     "RunData",
@@ -33,6 +35,7 @@ __all__ = [
     "load_snapshot",
     "open_input",
     "snapshot_from_checkpoint",
+    "snapshot_lattice_config",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -250,6 +253,54 @@ def load_snapshot(path: str | Path) -> Snapshot:
     return _check_snapshot(_torch_load(file), str(file))
 
 
+def snapshot_lattice_config(snap: Snapshot, env: int = 0) -> LatticeConfig:
+    """The ``lattice`` section env ``env`` of ``snap`` was simulated on.
+
+    Grid, strips, chart, metric and strip spacing come from ``snap.chart`` (``edge``,
+    ``metric`` and ``strip_spacing``, absent from charts written before they were
+    recorded, take their schema defaults); geometry and twist (the controls of
+    :data:`~hhml.config.controls.LATTICE_CONTROLS`) from row ``env`` of the snapshot's
+    control values. Build it with :func:`hhml.core.factory.build_lattice`.
+
+    Raises
+    ------
+    CheckpointError
+        No control values, a lattice control missing from ``control_names``, ``env``
+        out of range, or a value the schema rejects (all named).
+    """
+    names, values = snap.extra.get("control_names"), snap.extra.get("values")
+    if names is None or values is None:
+        raise CheckpointError(f"{snap.path} has no control values: cannot rebuild its lattice")
+    if not 0 <= env < snap.num_envs:
+        raise CheckpointError(f"env = {env} is out of range; {snap.path} holds {snap.num_envs}")
+    row = [float(x) for x in values[env].tolist()]
+    if len(row) != len(names):
+        raise CheckpointError(
+            f"{snap.path}: {len(names)} control_names but {len(row)} control values per env"
+        )
+    by_name = dict(zip(list(names), row, strict=True))
+    missing = [k for k in LATTICE_CONTROLS if k not in by_name]
+    if missing:
+        raise CheckpointError(f"{snap.path}: control_names lack the lattice control(s) {missing}")
+    chart = snap.chart
+    fields: dict[str, Any] = {
+        "nu": int(chart["nu"]),
+        "nv": int(chart["nv"]),
+        "strips": int(chart["strips"]),
+        "length": float(chart["length"]),
+        "half_width": float(chart["half_width"]),
+        "topology": str(chart["topology"]),
+    }
+    for key, kind in (("edge", str), ("metric", str), ("strip_spacing", float)):
+        if key in chart:
+            fields[key] = kind(chart[key])
+    fields.update({k: by_name[k] for k in LATTICE_CONTROLS})
+    try:
+        return LatticeConfig.from_mapping(fields)
+    except ConfigError as exc:
+        raise CheckpointError(f"{snap.path}: the lattice of env {env} is invalid: {exc}") from None
+
+
 def snapshot_from_checkpoint(path: str | Path) -> tuple[dict[str, Any], Snapshot | None]:
     """Read a training checkpoint; return it and, for a resumable Möbius-env
     checkpoint, a :class:`Snapshot` rebuilt from its environment state (field and
@@ -266,35 +317,29 @@ def snapshot_from_checkpoint(path: str | Path) -> tuple[dict[str, Any], Snapshot
     except (KeyError, TypeError):
         return ckpt, None
     from hhml.config import config_from_dict
-    from hhml.core.mobius import LatticeEnsemble
+    from hhml.core.factory import ensemble_from_config
     from hhml.core.resonance import detect_vortices
 
     cfg = config_from_dict(ckpt["config"])
     lat = cfg.lattice
-    geometry = {
-        k: np.asarray(core["values"].numpy()[:, i])
-        for i, k in (
-            (0, "aspect"),
-            (1, "kappa"),
-            (2, "delta"),
-            (3, "coupling_range"),
-            (15, "twist"),
+    # control values [B, 23]: in the env state (layout 0.2) or beside the simulator (0.1)
+    state = core.get("state")
+    values = state.get("values") if isinstance(state, dict) else core.get("values")
+    if not isinstance(values, torch.Tensor) or tuple(values.shape) != (
+        psi.shape[0],
+        len(CONTROLS),
+    ):
+        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise CheckpointError(
+            f"{path}: the env state's control values have shape {shape}; expected "
+            f"({psi.shape[0]}, {len(CONTROLS)}) for a field of {psi.shape[0]} envs"
         )
-    }
-    ens = LatticeEnsemble(
-        int(psi.shape[0]),
-        lat.strips,
-        lat.nu,
-        lat.nv,
-        strip_spacing=lat.strip_spacing,
-        length=lat.length,
-        half_width=lat.half_width,
-        topology=lat.topology,
-        edge=lat.edge,
-        metric=lat.metric,
-        dtype=psi.dtype,
-        **geometry,  # type: ignore[arg-type]
-    )
+    ens = ensemble_from_config(cfg, values, device="cpu")
+    if psi.dtype != ens.dtype:
+        raise CheckpointError(
+            f"{path}: the field has dtype {psi.dtype} but the checkpoint's config says "
+            f"simulation.dtype = {cfg.simulation.dtype!r}"
+        )
     vort = detect_vortices(psi, ens)
     chart = {
         "nu": lat.nu,
@@ -304,6 +349,8 @@ def snapshot_from_checkpoint(path: str | Path) -> tuple[dict[str, Any], Snapshot
         "half_width": lat.half_width,
         "topology": lat.topology,
         "edge": lat.edge,
+        "metric": lat.metric,
+        "strip_spacing": lat.strip_spacing,
     }
     data = {
         "psi": psi,
@@ -313,7 +360,8 @@ def snapshot_from_checkpoint(path: str | Path) -> tuple[dict[str, Any], Snapshot
         "vortex_depth": vort.depth,
         "chart": chart,
         "area_weights": ens.area_weights(),
-        "values": core["values"],
+        "values": values,
+        "control_names": [c.name for c in CONTROLS],
     }
     snap = _check_snapshot(data, str(path))
     return ckpt, dataclasses.replace(snap, step=int(ckpt["step"]))

@@ -66,6 +66,15 @@ class EnvConfig(Section):
     track_distance: float = spec(
         0.5, low=1e-3, doc="largest vortex displacement per env step the tracker links (length)"
     )
+    max_vortices: int = spec(
+        256,
+        low=8,
+        high=4096,
+        integer=True,
+        doc="vortices per strip that ages, hexatic order and annihilation follow (the first "
+        "in plaquette order; counts, charges and densities use all). A field of random "
+        "phases has one on 1/3 of the plaquettes: 176 on a 48 × 12 strip",
+    )
     max_targets: int = spec(
         8, low=0, high=10_000, integer=True, doc="most vortices targeted per env and step"
     )

@@ -22,9 +22,11 @@ import scipy.linalg
 import scipy.sparse.linalg as spla
 import torch
 
-from hhml.config.schema import FieldParams
+from hhml.config.controls import LATTICE_CONTROLS
+from hhml.config.schema import FieldParams, LatticeConfig
 from hhml.config.specs import field_specs
-from hhml.core.mobius import MobiusStrip, TokamakStack
+from hhml.core.factory import build_lattice
+from hhml.core.mobius import MobiusStrip
 from hhml.core.resonance import (
     IID_PHASE_VORTEX_FRACTION,
     Simulator,
@@ -419,6 +421,7 @@ SENSITIVITY_BASE = dict(
     pair_separation=0.4,
     core_radius=0.1,
 )
+#: A value of every lattice control (:data:`~hhml.config.controls.LATTICE_CONTROLS`).
 GEOMETRY_BASE = dict(aspect=12.0, kappa=1.3, delta=0.2, coupling_range=2.0, twist=0.3)
 
 
@@ -435,17 +438,8 @@ def check_parameter_sensitivity(quick: bool, device: torch.device) -> CheckResul
     dt = 0.1
 
     def final_state(field_kw: dict[str, Any], geom_kw: dict[str, Any]) -> torch.Tensor:
-        stack = TokamakStack(
-            2,
-            nu,
-            nv,
-            metric="embedded",
-            edge="neumann",
-            dtype=C128,
-            device=device,
-            **{k: v for k, v in geom_kw.items() if k != "twist"},
-        )
-        stack.twist = geom_kw["twist"]
+        lat_cfg = LatticeConfig(strips=2, nu=nu, nv=nv, metric="embedded", edge="neumann")
+        stack = build_lattice(lat_cfg.replace(**geom_kw), device=device, dtype=C128)
         sim = Simulator(stack, FieldParams(**field_kw), dt=dt, seed=11)
         sim.step(steps)
         return sim.psi
@@ -464,8 +458,8 @@ def check_parameter_sensitivity(quick: bool, device: torch.device) -> CheckResul
         changes[f"dynamics.{name}"] = (
             float((final_state(kw, GEOMETRY_BASE) - base).abs().max()) / scale
         )
-    for name, value in GEOMETRY_BASE.items():
-        geom = dict(GEOMETRY_BASE, **{name: value * 1.2})
+    for name in LATTICE_CONTROLS:  # every lattice control of the table (KeyError if not in base)
+        geom = dict(GEOMETRY_BASE, **{name: GEOMETRY_BASE[name] * 1.2})
         changes[f"lattice.{name}"] = (
             float((final_state(SENSITIVITY_BASE, geom) - base).abs().max()) / scale
         )

@@ -72,12 +72,10 @@ from hhml.analysis.dark_matter.statistics import (
     json_number,
 )
 from hhml.config.schema import FieldParams, HHmLConfig
-from hhml.core.factory import build_lattice
+from hhml.core.factory import lattice_from_config
 from hhml.core.mobius import MobiusStrip, TokamakStack
 from hhml.core.resonance import Simulator
 from hhml.errors import ConfigError, LatticeError
-from hhml.utils.device import resolve_device
-from hhml.utils.dtypes import resolve_complex_dtype
 
 __all__ = [
     "DISCLAIMER",
@@ -256,11 +254,7 @@ def _resolve(
         base, base_dt, base_int = FieldParams(), 0.05, "rk4"
     elif isinstance(source, HHmLConfig):
         sim = source.simulation
-        lattice = build_lattice(
-            source.lattice,
-            device=resolve_device(sim.device),
-            dtype=resolve_complex_dtype(sim.dtype),
-        )
+        lattice = lattice_from_config(source)
         base, base_dt, base_int = source.dynamics, sim.dt, sim.integrator
         amplitude = sim.initial_amplitude
     else:

@@ -25,6 +25,7 @@ from hhml.analysis.report.statistics_sections import (
     parameter_outcome_section,
     point_pattern_section,
 )
+from hhml.config.controls import CONTROL_INDEX, NUM_CONTROLS
 from hhml.core.resonance.vortices import IID_PHASE_VORTEX_FRACTION
 from hhml.errors import CheckpointError
 
@@ -87,7 +88,7 @@ def _parameters_section(run: RunData) -> Section:
                 for k in r
                 if k.startswith("params/")
             },
-            key=lambda n: _control_order().get(n, 99),
+            key=lambda n: CONTROL_INDEX.get(n, NUM_CONTROLS),
         )
         if not names:
             return
@@ -114,12 +115,6 @@ def _parameters_section(run: RunData) -> Section:
         doc.numbers["parameters"] = {"final": final}
 
     return section
-
-
-def _control_order() -> dict[str, int]:
-    from hhml.ml.env.controls import CONTROLS
-
-    return {c.name: k for k, c in enumerate(CONTROLS)}
 
 
 def _density_section(run: RunData) -> Section:

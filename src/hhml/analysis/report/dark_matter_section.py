@@ -10,7 +10,6 @@ Public names: ``dark_matter_section``, ``snapshot_system``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from hhml.analysis.loading import Snapshot
+from hhml.analysis.loading import Snapshot, snapshot_lattice_config
 from hhml.analysis.report.document import Document
+from hhml.config.controls import CONTROLS
 from hhml.config.schema import FieldParams
+from hhml.core.factory import build_lattice
 from hhml.core.mobius import MobiusStrip, TokamakStack
-from hhml.errors import CheckpointError
 
 __all__ = ["dark_matter_section", "snapshot_system"]
 
@@ -36,40 +36,25 @@ def snapshot_system(
 ) -> tuple[MobiusStrip | TokamakStack, FieldParams, torch.Tensor]:
     """The lattice, parameters and field ``[S, nu, nv]`` (complex128) of one env.
 
-    ``metric`` overrides the snapshot's metric (``"flat"`` for the topology controls:
-    a torus around a Miller-shaped, non-planar centreline has no orthogonal chart).
+    The lattice is :func:`~hhml.core.factory.build_lattice` of
+    :func:`~hhml.analysis.loading.snapshot_lattice_config`; the parameters are
+    ``dynamics`` (schema defaults where absent) with the env's ``dynamics.*`` control
+    values. ``metric`` overrides the snapshot's metric (``"flat"`` for the topology
+    controls: a torus around a Miller-shaped, non-planar centreline has no orthogonal
+    chart).
     """
-    chart = snap.chart
-    names = snap.extra.get("control_names")
-    values = snap.extra.get("values")
-    if names is None or values is None:
-        raise CheckpointError(f"{snap.path} has no control values: cannot rebuild its lattice")
-    v = dict(zip(list(names), values[env].tolist(), strict=True))
-    base = FieldParams(**(dynamics or {}))
-    fields = {f.name for f in dataclasses.fields(FieldParams)}
-    changes = {k: x for k, x in v.items() if k in fields}
-    changes["boundary_winding"] = round(changes.get("boundary_winding", 0))
-    params = base.replace(**changes)
-    common = dict(
-        length=float(chart["length"]),
-        half_width=float(chart["half_width"]),
-        topology=str(chart["topology"]),
-        edge=str(chart.get("edge", "neumann")),
-        twist=float(v.get("twist", 0.0)),
-        metric=metric or str(chart.get("metric", "embedded")),
-        dtype=torch.complex128,
-    )
-    lattice: MobiusStrip | TokamakStack = TokamakStack(
-        int(chart["strips"]),
-        int(chart["nu"]),
-        int(chart["nv"]),
-        kappa=float(v.get("kappa", 1.0)),
-        delta=float(v.get("delta", 0.0)),
-        aspect=float(v.get("aspect", 12.0)),
-        strip_spacing=float(chart.get("strip_spacing", 3.0)),
-        coupling_range=float(v.get("coupling_range", 1.0)),
-        **common,  # type: ignore[arg-type]
-    )
+    lat_cfg = snapshot_lattice_config(snap, env)
+    if metric is not None:
+        lat_cfg = lat_cfg.replace(metric=metric)
+    lattice = build_lattice(lat_cfg, dtype=torch.complex128)
+    names, values = list(snap.extra["control_names"]), snap.extra["values"][env].tolist()
+    v = dict(zip(names, values, strict=True))
+    changes = {
+        c.name: round(v[c.name]) if c.integer else v[c.name]
+        for c in CONTROLS
+        if c.section == "dynamics" and c.name in v
+    }
+    params = FieldParams(**(dynamics or {})).replace(**changes)
     return lattice, params, snap.psi[env].to(torch.complex128)
 
 

@@ -6,18 +6,25 @@ triangularity δ, coupling range ℓ) and seam twist θ. :class:`LatticeEnsemble
 holds the ``B`` geometries as stacked coefficient tensors, so one batched field
 ``[B, S, nu, nv]`` is advanced by one :class:`~hhml.core.resonance.Simulator`.
 
-Element ``b`` is exactly the :class:`~hhml.core.mobius.TokamakStack` with
-element ``b``'s geometry (same strips, coefficients, coupling weights and seam
-phase): the tests compare the two operator by operator. The chart (u, v grid,
-topology, edge rule) is shared by all elements.
+Element ``b`` is the :class:`~hhml.core.mobius.TokamakStack` with element ``b``'s
+geometry (same strips, coefficients, coupling weights and seam phase): the tests
+compare the two operator by operator. The chart (u, v grid, topology, edge rule)
+is shared by all elements.
 
-Public names: :class:`LatticeEnsemble`, :class:`MillerEnsembleCentreline`.
+The geometry lives on the ensemble's device as float64 tensors ``[B]``, and the
+metric, coupling weights and seam phases are computed there, batched, by
+:mod:`hhml.core.mobius.ensemble_geometry` (analytic derivatives; no host round
+trip). :meth:`LatticeEnsemble.set_geometry_tensors` is the hot path of an
+environment step; :meth:`LatticeEnsemble.set_geometry` validates host values and
+calls it.
+
+Public names: :class:`LatticeEnsemble`, :data:`GEOMETRY_KEYS`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,38 +32,20 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from hhml.core.mobius.geometry import Centreline, band_points
-from hhml.core.mobius.lattice import MobiusStrip, band_laplacian
+from hhml.core.mobius.ensemble_geometry import MillerBandGeometry
+from hhml.core.mobius.lattice import METRICS, MobiusStrip, band_laplacian
 from hhml.core.mobius.stack import TokamakStack
 from hhml.errors import LatticeError
 
-__all__ = ["GEOMETRY_KEYS", "LatticeEnsemble", "MillerEnsembleCentreline"]
+__all__ = ["GEOMETRY_KEYS", "LatticeEnsemble"]
 
 #: Per-element geometry controls of an ensemble.
 GEOMETRY_KEYS = ("aspect", "kappa", "delta", "coupling_range", "twist")
 
+#: Largest |g_uv|/√(g_uu g_vv) accepted for an embedded band (the metric is taken diagonal).
+_OFFDIAGONAL_TOLERANCE = 1e-8
+
 FloatArray = NDArray[np.float64]
-
-
-class MillerEnsembleCentreline(Centreline):
-    """``M`` Miller centrelines evaluated at once (parameters of shape ``[M]``).
-
-    Element ``k`` is ``MillerCentreline(major[k], minor[k], kappa[k], delta[k])``;
-    :meth:`point` of ``φ`` with shape ``[...]`` returns ``[M, ..., 3]``.
-    """
-
-    def __init__(
-        self, major: FloatArray, minor: FloatArray, kappa: FloatArray, delta: FloatArray
-    ) -> None:
-        self._params = [np.asarray(x, dtype=np.float64) for x in (major, minor, kappa, delta)]
-
-    def point(self, phi: FloatArray) -> FloatArray:
-        extra = (1,) * np.ndim(phi)
-        r0, r, kappa, delta = (p.reshape(-1, *extra) for p in self._params)
-        big_r = r0 + r * np.cos(phi + np.arcsin(delta) * np.sin(phi))
-        z = kappa * r * np.sin(phi)
-        x, y, z = np.broadcast_arrays(big_r * np.cos(phi), big_r * np.sin(phi), z)
-        return np.stack([x, y, z], axis=-1)
 
 
 def _as_vector(name: str, value: float | Sequence[float] | FloatArray, size: int) -> FloatArray:
@@ -133,100 +122,179 @@ class LatticeEnsemble(TokamakStack):
             dtype=dtype,
             device=device,
         )
+        if metric not in METRICS:
+            valid = ", ".join(repr(m) for m in METRICS)
+            raise LatticeError(f"metric = {metric!r} is not valid; choose one of {valid}")
         self.metric = metric
         self.nu, self.nv, self.dtype, self.device = nu, nv, self._chart.dtype, self._chart.device
-        self._geometry: dict[str, FloatArray] = {}
+        self._kernel = MillerBandGeometry(
+            strips,
+            nu,
+            nv,
+            strip_spacing=self.strip_spacing,
+            length=self._chart.length,
+            half_width=self._chart.half_width,
+            topology=self._chart.topology,
+            device=self.device,
+        )
+        self._coef_cache: dict[torch.dtype, tuple[Tensor, ...]] = {}
+        if metric == "flat":
+            # the flat coefficients do not depend on the geometry: set them once
+            flat = self._chart
+            shape = (size, strips, nu, nv)
+            self._coef64 = tuple(c.expand(shape) for c in flat._coef64)
+            self._area = flat._area.expand(shape)
+        self._geo: dict[str, Tensor] = {}
         self.set_geometry(
             aspect=aspect, kappa=kappa, delta=delta, coupling_range=coupling_range, twist=twist
         )
 
     # ------------------------------------------------------------- geometry
     def geometry(self) -> dict[str, FloatArray]:
-        """Per-element geometry ``{key: array [B]}`` for the keys of :data:`GEOMETRY_KEYS`."""
-        return {k: v.copy() for k, v in self._geometry.items()}
+        """Per-element geometry ``{key: array [B]}`` for the keys of :data:`GEOMETRY_KEYS`.
+
+        A host copy (this synchronises with the device; keep it off the hot path).
+        """
+        return {k: v.detach().cpu().numpy().copy() for k, v in self._geo.items()}
+
+    def geometry_tensors(self) -> dict[str, Tensor]:
+        """Per-element geometry ``{key: float64 tensor [B]}`` on the device (copies)."""
+        return {k: v.clone() for k, v in self._geo.items()}
 
     def set_geometry(self, **values: float | Sequence[float] | FloatArray) -> None:
-        """Change per-element geometry; only what changed is recomputed.
+        """Validate and change per-element geometry (host values).
 
         Keys are those of :data:`GEOMETRY_KEYS`; each value is a scalar or a
-        sequence of length ``B``. Raises :class:`LatticeError` naming the key,
-        element and value if a stack cannot be built (e.g. the aspect ratio is
-        too small for the number of strips).
+        sequence of length ``B``; keys not given keep their values. Raises
+        :class:`LatticeError` naming the key, element and value if a stack cannot
+        be built (e.g. the aspect ratio is too small for the number of strips).
+        The new values are copied to the device and applied by
+        :meth:`set_geometry_tensors`.
         """
         unknown = set(values) - set(GEOMETRY_KEYS)
         if unknown:
             raise LatticeError(
                 f"unknown geometry key(s) {sorted(unknown)}; valid: {list(GEOMETRY_KEYS)}"
             )
-        new = dict(self._geometry)
-        for key, value in values.items():
-            new[key] = _as_vector(key, value, self.size)
-        self._check(new)
-        old = self._geometry
+        if not self._geo and set(values) != set(GEOMETRY_KEYS):
+            missing = sorted(set(GEOMETRY_KEYS) - set(values))
+            raise LatticeError(f"geometry key(s) {missing} missing; a new ensemble needs all")
+        given = {key: _as_vector(key, value, self.size) for key, value in values.items()}
+        self._check(given)
+        new = dict(self._geo)
+        for key, arr in given.items():
+            new[key] = torch.tensor(arr, dtype=torch.float64, device=self.device)
         shape_keys = ("aspect", "kappa", "delta")
-        shape_changed = not old or any(not np.array_equal(old[k], new[k]) for k in shape_keys)
-        self._geometry = new
-        if shape_changed:
-            self._build_metric()
-        if shape_changed or not np.array_equal(old["coupling_range"], new["coupling_range"]):
-            self._weights = torch.tensor(
-                np.exp(-self._distances / new["coupling_range"][:, None, None, None]),
-                dtype=self._chart.real_dtype,
-                device=self.device,
-            )
-        theta = torch.tensor(new["twist"], dtype=torch.float64, device=self.device)
-        self._seam = torch.polar(torch.ones_like(theta), theta).to(self.dtype).reshape(-1, 1, 1, 1)
+        if (
+            self.metric == "embedded"
+            and self._chart.topology == "torus"
+            and any(k in given for k in shape_keys)
+        ):
+            # the only chart whose embedded metric can have g_uv ≠ 0 (a twisting tube
+            # frame); the tensor path takes the metric diagonal, so reject it here
+            ratio = self._kernel.offdiagonal(*(new[k] for k in shape_keys)).cpu().numpy()
+            bad = np.flatnonzero(~(ratio <= _OFFDIAGONAL_TOLERANCE))
+            if bad.size:
+                b = int(bad[0])
+                raise LatticeError(
+                    f"embedded band metric is not diagonal (g_uv ≠ 0); geometry is invalid: "
+                    f"|g_uv|/√(g_uu g_vv) = {ratio[b]:.3g} > {_OFFDIAGONAL_TOLERANCE:g} for "
+                    f"ensemble element {b} (topology 'torus' with {self._n_strips} strip(s); "
+                    "an embedded torus needs strips = 1 or metric = 'flat')"
+                )
+        self.set_geometry_tensors(**new)
+
+    def set_geometry_tensors(
+        self,
+        aspect: Tensor,
+        kappa: Tensor,
+        delta: Tensor,
+        coupling_range: Tensor,
+        twist: Tensor,
+    ) -> None:
+        """Change the geometry of every element from device tensors, without syncing.
+
+        The hot path of an environment step: everything is computed on the
+        ensemble's device from the tensors given (no ``.item()``, host copies or
+        data-dependent shapes), so on a GPU it only queues kernels.
+
+        Parameters
+        ----------
+        aspect, kappa, delta, coupling_range, twist
+            Per-element ``R0/w``, ``κ``, ``δ``, ``ℓ`` (length units) and ``θ``
+            (radians): float64 tensors ``[B]`` on :attr:`device`. Values are
+            trusted (not checked): keep them inside the ranges that
+            :meth:`set_geometry` accepts (``κ ∈ [0.5, 3]``, ``|δ| < 1``, ``ℓ > 0``,
+            ``aspect > (S − 1)·strip_spacing + 1``). Shapes, dtypes and devices
+            are checked (host metadata only).
+
+        Notes
+        -----
+        Metric, areas and coupling weights are recomputed for all ``B`` elements
+        rather than only for those whose values changed: a change mask would need
+        either a host decision (a sync) or a ``torch.where`` over a full
+        recomputation, which costs the recomputation plus a select. The
+        recomputation is deterministic, so unchanged elements get bit-identical
+        coefficients. (Measured with ``benchmarks/bench_geometry.py``; see the
+        report there.) Cast copies of the coefficients held for the Laplacian's
+        precisions are refreshed, not dropped.
+        """
+        geo = {
+            "aspect": aspect,
+            "kappa": kappa,
+            "delta": delta,
+            "coupling_range": coupling_range,
+            "twist": twist,
+        }
+        for key, value in geo.items():
+            if (
+                not isinstance(value, Tensor)
+                or value.dtype != torch.float64
+                or tuple(value.shape) != (self.size,)
+                or value.device != self.device
+            ):
+                got = (
+                    f"{value.dtype} {tuple(value.shape)} on {value.device}"
+                    if isinstance(value, Tensor)
+                    else type(value).__name__
+                )
+                raise LatticeError(
+                    f"{key} is {got}; expected a torch.float64 tensor ({self.size},) "
+                    f"on {self.device}"
+                )
+        real = self._chart.real_dtype
+        if self.metric == "embedded":
+            geo_lap = self._kernel.coefficients(aspect, kappa, delta)
+            self._coef64 = geo_lap.coefficients
+            self._area = geo_lap.area.to(real)
+            for cast in list(self._coef_cache):
+                self._coef_cache[cast] = tuple(c.to(cast) for c in self._coef64)
+            distances = geo_lap.distances
+        else:
+            distances = self._kernel.distances(aspect, kappa, delta)
+        self._weights = (distances * (-1.0 / coupling_range).reshape(-1, 1, 1, 1)).exp_().to(real)
+        self._seam = torch.polar(torch.ones_like(twist), twist).to(self.dtype).reshape(-1, 1, 1, 1)
+        self._geo = {k: v.detach().clone() for k, v in geo.items()}
 
     def _check(self, geo: dict[str, FloatArray]) -> None:
         w = self._chart.half_width
         r_max = (self._n_strips - 1) * self.strip_spacing * w
-        valid = {
-            "kappa": ((geo["kappa"] >= 0.5) & (geo["kappa"] <= 3.0), "[0.5, 3]"),
-            "delta": ((geo["delta"] > -1.0) & (geo["delta"] < 1.0), "(−1, 1)"),
-            "coupling_range": (geo["coupling_range"] > 0.0, "> 0"),
-            "aspect": (geo["aspect"] * w - r_max - w > 0.0, f"> {r_max / w + 1:g}"),
+        rules: dict[str, tuple[Callable[[FloatArray], NDArray[np.bool_]], str]] = {
+            "kappa": (lambda x: (x >= 0.5) & (x <= 3.0), "[0.5, 3]"),
+            "delta": (lambda x: (x > -1.0) & (x < 1.0), "(−1, 1)"),
+            "coupling_range": (lambda x: x > 0.0, "> 0"),
+            "aspect": (lambda x: x * w - r_max - w > 0.0, f"> {r_max / w + 1:g}"),
         }
-        for key, (ok, allowed) in valid.items():
-            bad = np.flatnonzero(~ok)
+        for key, (rule, allowed) in rules.items():
+            if key not in geo:
+                continue
+            bad = np.flatnonzero(~rule(geo[key]))
             if bad.size:
                 b = int(bad[0])
                 raise LatticeError(
                     f"{key} = {geo[key][b]:g} (ensemble element {b}) is not valid for "
                     f"{self._n_strips} strip(s) spaced {self.strip_spacing:g}·w; allowed {allowed}"
                 )
-
-    def _build_metric(self) -> None:
-        geo, chart = self._geometry, self._chart
-        w, S, B = chart.half_width, self._n_strips, self.size
-        minor = np.arange(S, dtype=np.float64) * self.strip_spacing * w
-        centre = MillerEnsembleCentreline(
-            np.repeat(geo["aspect"] * w, S),
-            np.tile(minor, B),
-            np.repeat(geo["kappa"], S),
-            np.repeat(geo["delta"], S),
-        )
-        band = MobiusStrip(
-            self.nu,
-            self.nv,
-            length=chart.length,
-            half_width=w,
-            topology=chart.topology,
-            edge=chart.edge,
-            metric=self.metric,
-            aspect=float(geo["aspect"].min()),
-            dtype=self.dtype,
-            device=self.device,
-            centreline=centre,
-        )
-        shape = (B, S, self.nu, self.nv)
-        self._coef64 = tuple(c.expand(B * S, self.nu, self.nv).reshape(shape) for c in band._coef64)
-        self._coef_cache = {}
-        self._area = band._area.expand(B * S, self.nu, self.nv).reshape(shape)
-        pts = band_points(
-            centre, chart.topology, chart._u_np[:, None], chart._v_np[None, :], chart.length, w
-        ).reshape(B, S, self.nu, self.nv, 3)
-        self._points = pts
-        self._distances = np.linalg.norm(pts[:, 1:] - pts[:, :-1], axis=-1)
 
     # ----------------------------------------------------------- properties
     @property
@@ -254,10 +322,8 @@ class LatticeEnsemble(TokamakStack):
         raise LatticeError("set the twist of a LatticeEnsemble with set_geometry(twist=...)")
 
     def twists(self) -> Tensor:
-        """Per-element twist θ_b, real ``[B, 1]`` (radians)."""
-        return torch.tensor(
-            self._geometry["twist"], dtype=self._chart.real_dtype, device=self.device
-        ).reshape(-1, 1)
+        """Per-element twist θ_b, real ``[B, 1]`` (radians), on the device (no host copy)."""
+        return self._geo["twist"].to(self._chart.real_dtype).reshape(-1, 1)
 
     def __repr__(self) -> str:
         return (
@@ -283,8 +349,10 @@ class LatticeEnsemble(TokamakStack):
         return torch.zeros(self.size, *self.field_shape, dtype=self.dtype, device=self.device)
 
     def embedding(self) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Embedded cell centres ``x, y, z``, each ``[B, S, nu, nv]``."""
-        return self._points[..., 0], self._points[..., 1], self._points[..., 2]
+        """Embedded cell centres ``x, y, z``, each ``[B, S, nu, nv]`` (host arrays)."""
+        pts = self._kernel.points(*(self._geo[k] for k in ("aspect", "kappa", "delta")))
+        x, y, z = pts.cpu().numpy().transpose(4, 0, 1, 2, 3)
+        return x, y, z
 
     # ------------------------------------------------------------ operators
     def laplacian(self, psi: Tensor) -> Tensor:
@@ -305,7 +373,7 @@ class LatticeEnsemble(TokamakStack):
     def state_dict(self) -> dict[str, Any]:
         """Geometry and shared settings (for checkpoints)."""
         return {
-            "geometry": {k: v.tolist() for k, v in self._geometry.items()},
+            "geometry": {k: v.tolist() for k, v in self._geo.items()},
             "size": self.size,
             "strips": self._n_strips,
         }

@@ -23,12 +23,14 @@ Pinning
     uniformly in the chart (seeded); ``d_p`` is the chart distance to the
     nearest image of site p under the identification.
 
-Public names: :func:`boundary_cells`, :func:`source_profile`, :func:`pinning_profile`.
+Public names: :func:`boundary_cells`, :class:`SourceLayout`, :func:`source_layout`,
+:func:`source_profile`, :func:`pinning_profile`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,12 +66,51 @@ def boundary_cells(
     return ii, jj, s
 
 
+@dataclass(frozen=True)
+class SourceLayout:
+    """The quenched part of the boundary sources, as device tensors (built once).
+
+    Attributes
+    ----------
+    i, j : Tensor
+        Source cell indices ``[K]`` (int64), ordered along the boundary.
+    s : Tensor
+        Boundary arc coordinate ``[K]`` (length units), real dtype.
+    zeta : Tensor
+        Seeded standard normal amplitudes ``ζ_k`` ``[K]``, real dtype.
+    second_row : Tensor
+        ``[K]`` real, 1 on the cells past the Möbius seam (row nv−1), else 0.
+    """
+
+    i: Tensor
+    j: Tensor
+    s: Tensor
+    zeta: Tensor
+    second_row: Tensor
+
+
+def source_layout(lattice: MobiusStrip, seed: int) -> SourceLayout:
+    """Source cells, arc coordinates and the seeded amplitudes ``ζ`` on the device."""
+    ii, jj, s = boundary_cells(lattice)
+    zeta = np.random.default_rng(seed).standard_normal(len(s))
+    rd, dev = lattice.real_dtype, lattice.device
+    second = (jj == lattice.nv - 1) if lattice.topology == "mobius" else np.zeros(len(s), bool)
+    return SourceLayout(
+        i=torch.as_tensor(ii, device=dev),
+        j=torch.as_tensor(jj, device=dev),
+        s=torch.as_tensor(s, dtype=rd, device=dev),
+        zeta=torch.as_tensor(zeta, dtype=rd, device=dev),
+        second_row=torch.as_tensor(second, device=dev).to(rd),
+    )
+
+
 def source_profile(
     lattice: MobiusStrip,
     winding: Tensor | float,
     spread: Tensor | float,
     seed: int,
     twist: Tensor | float | None = None,
+    layout: SourceLayout | None = None,
 ) -> Tensor:
     """``(1 + σ_A ζ) e^{iΦ}`` on the boundary cells, zero elsewhere.
 
@@ -78,42 +119,38 @@ def source_profile(
     lattice
         The chart (a single strip).
     winding, spread
-        ``m`` and ``σ_A``; floats, or tensors of shape ``[B, 1, 1]`` for
-        per-batch values.
+        ``m`` and ``σ_A``; floats, or tensors with ``B`` elements (any shape,
+        e.g. ``[B, 1, 1]``) for per-batch values.
     seed
         Seed of the quenched amplitudes ζ.
     twist
         Seam twist θ; default the lattice's. A tensor ``[B, 1]`` gives per-batch
         twists (a :class:`~hhml.core.mobius.LatticeEnsemble`).
+    layout
+        :func:`source_layout` of ``lattice`` and ``seed``, to skip rebuilding it
+        (then nothing is copied from the host: the hot path of a batched env).
 
     Returns
     -------
     Tensor
         Complex profile ``[nu, nv]`` or ``[B, nu, nv]``.
     """
-    ii, jj, s = boundary_cells(lattice)
-    zeta = np.random.default_rng(seed).standard_normal(len(s))
+    lay = source_layout(lattice, seed) if layout is None else layout
     rd = lattice.real_dtype
-    dev = lattice.device
-    s_t = torch.as_tensor(s, dtype=rd, device=dev)
-    zeta_t = torch.as_tensor(zeta, dtype=rd, device=dev)
     L = lattice.length
     theta = lattice.twist if twist is None else twist
     per_length = math.pi if lattice.topology == "mobius" else 2.0 * math.pi
     m = winding.reshape(-1, 1).to(rd) if isinstance(winding, Tensor) else winding
     sigma = spread.reshape(-1, 1).to(rd) if isinstance(spread, Tensor) else spread
-    phase = (m * per_length + theta) * s_t / L
+    phase = (m * per_length + theta) * lay.s / L
     if lattice.topology == "mobius":
         # past the seam the chart value is the smooth value times e^{−iθ}
-        second_row = torch.as_tensor(jj == lattice.nv - 1, device=dev)
-        phase = phase - theta * second_row.to(rd)
-    amp = 1.0 + sigma * zeta_t
+        phase = phase - theta * lay.second_row
+    amp = 1.0 + sigma * lay.zeta
     values = torch.polar(amp * torch.ones_like(phase), phase * torch.ones_like(amp))
     batch = values.shape[:-1]
-    out = torch.zeros(*batch, lattice.nu, lattice.nv, dtype=lattice.dtype, device=dev)
-    out[..., torch.as_tensor(ii, device=dev), torch.as_tensor(jj, device=dev)] = values.to(
-        lattice.dtype
-    )
+    out = torch.zeros(*batch, lattice.nu, lattice.nv, dtype=lattice.dtype, device=lattice.device)
+    out[..., lay.i, lay.j] = values.to(lattice.dtype)
     return out
 
 

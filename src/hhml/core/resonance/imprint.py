@@ -165,28 +165,77 @@ def imprint_pair(
     """
     lattice.check_field(psi)
     _check_position(lattice, position)
-    u0, v0 = position
-    p1 = _wrap(lattice, u0 - separation / 2, v0)
-    p2 = _wrap(lattice, u0 + separation / 2, v0)
-    # crossing the Möbius seam flips the chart orientation, hence the chart charge
-    q1 = charge * p1[2]
-    q2 = -charge * p2[2]
-    f = vortex_factor(lattice, (p1[0], p1[1]), q1, core_radius)
-    f = f * vortex_factor(lattice, (p2[0], p2[1]), q2, core_radius)
+    rd, dev = lattice.real_dtype, lattice.device
+    u0, v0 = (torch.tensor([x], dtype=rd, device=dev) for x in position)
+    sign = torch.tensor([float(charge)], dtype=rd, device=dev)
+    factor = pair_factors(lattice, u0, v0, separation, sign, core_radius, abs(charge))[0]
+    return psi * factor.to(psi.dtype)
+
+
+def pair_factors(
+    lattice: MobiusStrip,
+    u0: Tensor,
+    v0: Tensor,
+    separation: float,
+    sign: Tensor,
+    core_radius: float,
+    abs_charge: int = 1,
+) -> Tensor:
+    """Multiplicative imprints of ``M`` neutral pairs at once (batched :func:`imprint_pair`).
+
+    Parameters
+    ----------
+    lattice
+        The chart (one strip).
+    u0, v0
+        Pair centres ``[M]`` (chart coordinates, length units), inside the chart.
+    separation
+        Distance between the two cores along u (length units).
+    sign
+        ``[M]`` real, ±|q|: the charge of the first core (at ``u0 − separation/2``).
+    core_radius
+        ξ of the ``tanh(d/ξ)^{|q|}`` amplitude (≤ 0: none).
+    abs_charge
+        ``|q|``, the same for every pair.
+
+    Returns
+    -------
+    Tensor
+        Complex factors ``[M, nu, nv]`` of the lattice's dtype. No host
+        synchronisation: positions and charges stay tensors.
+    """
+    uu, vv = lattice.coordinates()
+    shape = (-1, 1, 1)
+    factor: Tensor | None = None
+    wrapped_u = []
+    for offset, first in ((-0.5 * separation, True), (0.5 * separation, False)):
+        u, v, orientation = _wrap_tensor(lattice, u0 + offset, v0)
+        wrapped_u.append(u)
+        # crossing the Möbius seam flips the chart orientation, hence the chart charge
+        q = (sign if first else -sign) * orientation
+        uc, vc, qc = u.reshape(shape), v.reshape(shape), q.reshape(shape)
+        phase = qc * _phase(lattice, uu, vv, uc, vc)
+        f = torch.polar(torch.ones_like(phase), phase)
+        if core_radius > 0 and abs_charge != 0:
+            d = _image_distance(lattice, uu, vv, uc, vc)
+            f = f * torch.tanh(d / core_radius) ** abs_charge
+        factor = f if factor is None else factor * f
+    assert factor is not None
     if lattice.topology == "torus":
-        _, vv = lattice.coordinates()
-        gauge = 2.0 * math.pi * charge * (p1[0] - p2[0]) / lattice.length
-        # phase of the pair jumps by `gauge` across v = ±w; a linear ramp removes the jump
+        # the pair's phase jumps by `gauge` across v = ±w; a linear ramp removes the jump
+        du = (wrapped_u[0] - wrapped_u[1]).reshape(shape)
+        gauge = 2.0 * math.pi * sign.reshape(shape) * du / lattice.length
         ramp = gauge * (vv + lattice.half_width) / (2 * lattice.half_width)
-        f = f * torch.polar(torch.ones_like(ramp), -ramp).to(f.dtype)
-    return psi * f.to(psi.dtype)
+        factor = factor * torch.polar(torch.ones_like(ramp), -ramp)
+    return factor.to(lattice.dtype)
 
 
-def _wrap(lattice: MobiusStrip, u: float, v: float) -> tuple[float, float, int]:
-    """Map a chart point with u outside [0, L) back, returning (u, v, orientation sign)."""
+def _wrap_tensor(lattice: MobiusStrip, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Map chart points with u outside [0, L) back: ``(u, v, orientation sign)``, each ``[M]``."""
     L = lattice.length
-    n = math.floor(u / L)
-    u_wrapped = u - n * L
-    if lattice.topology == "mobius" and n % 2 != 0:
-        return u_wrapped, -v, -1
-    return u_wrapped, v, 1
+    n = torch.floor(u / L)
+    wrapped = u - n * L
+    if lattice.topology != "mobius":
+        return wrapped, v, torch.ones_like(u)
+    odd = torch.remainder(n, 2.0) != 0
+    return wrapped, torch.where(odd, -v, v), torch.where(odd, -1.0, 1.0).to(u.dtype)

@@ -7,7 +7,12 @@ The deterministic right-hand side (:meth:`Simulator.rhs`) is advanced by the
 chosen integrator; then (operator splitting, Euler–Maruyama) the noise
 increment ``√(2T·dt)·ξ`` with ``ξ`` a standard complex normal per node
 (``⟨|ξ|²⟩ = 1``) is added, and vortex–antivortex pairs are seeded with
-probability ``pair_seeding·dt`` per step and batch element.
+probability ``pair_seeding·dt`` per step and batch element (all random numbers
+come from one ``torch.Generator`` on the simulator's device).
+
+Parameters are :class:`FieldParams` (one, or one per batch element), or — the
+hot path of the batched RL environment — per-element tensors ``[B]`` set with
+:meth:`Simulator.set_parameter_tensors`, which never synchronises the device.
 
 Public names: :class:`Simulator`.
 """
@@ -15,7 +20,7 @@ Public names: :class:`Simulator`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,13 +32,32 @@ from hhml.config.schema import FieldParams
 from hhml.core.mobius import LatticeEnsemble, MobiusStrip, TokamakStack
 from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs
 from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
-from hhml.core.resonance.forcing import pinning_profile, source_profile
-from hhml.core.resonance.imprint import imprint_pair
+from hhml.core.resonance.forcing import pinning_profile, source_layout, source_profile
+from hhml.core.resonance.imprint import pair_factors
 from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
 from hhml.errors import ConfigError, LatticeError, NumericalInstabilityError
+from hhml.utils.host_sync import device_paths_only
 
 Lattice = MobiusStrip | TokamakStack
 INITIAL_CONDITIONS = ("noise", "uniform", "zero")
+
+#: The parameters :meth:`Simulator.set_parameter_tensors` takes per batch element.
+TENSOR_PARAMETERS = (
+    "damping",
+    "nonlinearity",
+    "diffusion",
+    "noise_temperature",
+    "dispersion",
+    "nonlinear_frequency",
+    "spectral_filter",
+    "source_amplitude",
+    "source_frequency",
+    "source_spread",
+    "boundary_winding",
+    "coupling",
+    "pinning",
+    "pair_seeding",
+)
 
 
 @dataclass
@@ -192,11 +216,14 @@ class Simulator:
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
-        self.host_rng = np.random.default_rng(seed)
         self.integrator: Integrator = INTEGRATORS[integrator](self)
         self.t = 0.0
         self.step_count = 0
         self._built_twist = self.chart.twist
+        self._tensors: dict[str, Tensor] | None = None
+        self._active: frozenset[str] = frozenset()
+        self._source_layout = source_layout(self.chart, seed + 1)
+        self._pinning_cache: dict[tuple[int, float], tuple[Tensor, float]] = {}
         self.params = params  # type: ignore[assignment]  # property: validates, builds forcing
         self.psi = self._initial_state(initial, initial_amplitude)
 
@@ -215,17 +242,79 @@ class Simulator:
             p.validate()
         if not isinstance(params, FieldParams) and len(plist) != self.batch:
             raise ConfigError(f"got {len(plist)} FieldParams for a batch of {self.batch}")
-        previous = getattr(self, "_params", None), getattr(self, "_plist", None)
+        previous = getattr(self, "_params", None), getattr(self, "_plist", None), self._tensors
         self._params = params if isinstance(params, FieldParams) else tuple(plist)
         self._plist = plist
+        self._tensors = None
         try:
             self._build()
         except Exception:
             # a rejected change (e.g. dt now unstable) leaves the simulator as it was
-            self._params, self._plist = previous  # type: ignore[assignment]
+            self._params, self._plist, self._tensors = previous  # type: ignore[assignment]
             if previous[0] is not None:
                 self._build()
             raise
+
+    def set_parameter_tensors(
+        self, values: Mapping[str, Tensor], active: Collection[str] | None = None
+    ) -> None:
+        """Set per-element parameters from tensors, without any host synchronisation.
+
+        The hot path of the batched environment: no :class:`FieldParams` objects,
+        no Python loop over elements, no stability check (the caller must have
+        established stability for every value that can occur, as
+        :class:`hhml.ml.env.MobiusVortexCore` does for its control box).
+
+        Parameters
+        ----------
+        values
+            Every name of :data:`TENSOR_PARAMETERS` → a real tensor ``[B]`` on the
+            simulator's device (``boundary_winding`` already rounded). The other
+            fields (pinning sites and radius, pair separation, core radius) stay
+            those of :attr:`params`, which must be one :class:`FieldParams` or a
+            batch of equal ones in those fields.
+        active
+            Names whose term can be non-zero (default: all). A term not listed is
+            skipped in the right-hand side, so its values must be 0.
+
+        Raises
+        ------
+        ConfigError
+            A missing or unknown name, or a tensor that is not ``[B]`` on the device.
+        """
+        if self.batch is None:
+            raise ConfigError("set_parameter_tensors needs a batched simulator (batch=B)")
+        missing = set(TENSOR_PARAMETERS) - set(values)
+        unknown = set(values) - set(TENSOR_PARAMETERS)
+        if missing or unknown:
+            raise ConfigError(
+                f"set_parameter_tensors: missing {sorted(missing)}, unknown {sorted(unknown)}; "
+                f"expected exactly {list(TENSOR_PARAMETERS)}"
+            )
+        for name, value in values.items():
+            if not isinstance(value, Tensor) or tuple(value.shape) != (self.batch,):
+                shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ConfigError(
+                    f"parameter tensor {name!r} has shape {shape}; expected ({self.batch},)"
+                )
+            if value.device != self.device:
+                raise ConfigError(
+                    f"parameter tensor {name!r} is on {value.device}; the simulator is on "
+                    f"{self.device}"
+                )
+        self._tensors = dict(values)
+        self._active = frozenset(TENSOR_PARAMETERS if active is None else active)
+        self._check_stability = False
+        try:
+            self._build()
+        finally:
+            self._check_stability = True
+
+    @property
+    def parameter_tensors(self) -> dict[str, Tensor] | None:
+        """The per-element tensors of :meth:`set_parameter_tensors` (None when the
+        parameters are :class:`FieldParams`)."""
+        return None if self._tensors is None else dict(self._tensors)
 
     def update_params(
         self, params: FieldParams | Sequence[FieldParams], check_stability: bool = True
@@ -260,13 +349,17 @@ class Simulator:
         self._build()
 
     def _values(self, name: str) -> Any:
+        shape = (-1,) + (1,) * len(self.lattice.field_shape)
+        if self._tensors is not None and name in self._tensors:
+            return self._tensors[name].to(self.chart.real_dtype).reshape(shape)
         vals = [float(getattr(p, name)) for p in self._plist]
         if isinstance(self._params, FieldParams):
             return vals[0]
-        shape = (len(vals),) + (1,) * len(self.lattice.field_shape)
         return torch.tensor(vals, dtype=self.chart.real_dtype, device=self.device).reshape(shape)
 
     def _any(self, name: str) -> bool:
+        if self._tensors is not None and name in self._tensors:
+            return name in self._active
         return any(float(getattr(p, name)) != 0.0 for p in self._plist)
 
     def _build(self) -> None:
@@ -305,7 +398,12 @@ class Simulator:
         if self._c.use_sources:
             twist = self.lattice.twists() if isinstance(self.lattice, LatticeEnsemble) else None
             prof = source_profile(
-                self.chart, v("boundary_winding"), v("source_spread"), self.seed + 1, twist
+                self.chart,
+                v("boundary_winding"),
+                v("source_spread"),
+                self.seed + 1,
+                twist,
+                layout=self._source_layout,
             )
             self._source = self._per_strip(prof) * self._c.amplitude
         self._potential = None
@@ -316,18 +414,32 @@ class Simulator:
                 raise ConfigError(
                     "pinning_sites and pinning_radius must be the same for every batch element"
                 )
-            prof_v = pinning_profile(
-                self.chart, first.pinning_sites, first.pinning_radius, self.seed + 2
-            )
+            key = (first.pinning_sites, first.pinning_radius)
+            if key not in self._pinning_cache:  # the landscape is quenched: build it once
+                prof_v = pinning_profile(self.chart, *key, self.seed + 2)
+                self._pinning_cache = {key: (prof_v, float(prof_v.max()))}
+            prof_v, self._pinning_peak = self._pinning_cache[key]
             self._potential = self._per_strip(prof_v) * self._c.pinning
-            self._pinning_peak = float(prof_v.max())
-        rates = [p.pair_seeding * self.dt for p in self._plist]
-        if max(rates) > 1.0:
-            raise ConfigError(
-                f"dynamics.pair_seeding × dt = {max(rates):g} > 1: at most one pair can be "
-                f"seeded per step; lower pair_seeding or dt (dt = {self.dt:g})"
+        if self._tensors is None:
+            rates = [p.pair_seeding * self.dt for p in self._plist]
+            if max(rates) > 1.0:
+                raise ConfigError(
+                    f"dynamics.pair_seeding × dt = {max(rates):g} > 1: at most one pair can "
+                    f"be seeded per step; lower pair_seeding or dt (dt = {self.dt:g})"
+                )
+        pairs = {(p.pair_separation, p.core_radius) for p in self._plist}
+        self._seed_rate: Tensor | None = None
+        if self._any("pair_seeding"):
+            if len(pairs) > 1:
+                raise ConfigError(
+                    "pair_separation and core_radius must be the same for every batch element"
+                )
+            rate = v("pair_seeding")
+            self._seed_rate = (
+                rate.reshape(-1).to(torch.float64)
+                if isinstance(rate, Tensor)
+                else torch.full((1,), rate, dtype=torch.float64, device=self.device)
             )
-        self._seed_prob = rates
         self._built_twist = self.chart.twist
         self.integrator.prepare()
         if getattr(self, "_check_stability", True):
@@ -523,32 +635,58 @@ class Simulator:
                 psi.shape, dtype=psi.dtype, device=psi.device, generator=self.generator
             )
             psi = psi + (c.noise * math.sqrt(dt)) * noise
-        if any(self._seed_prob):
-            psi = self._seed_pairs(psi, dt)
+        if self._seed_rate is not None:
+            psi = self._seed_pairs(psi, dt, self._seed_rate)
         self._psi = psi
         self.t += dt
         self.step_count += 1
 
-    def _seed_pairs(self, psi: Tensor, dt: float) -> Tensor:
-        """Imprint a ±1 pair with probability ``pair_seeding·dt`` per batch element."""
-        draws = self.host_rng.random(len(self._plist))
-        for b, p in enumerate(self._plist):
-            if draws[b] >= p.pair_seeding * dt:
-                continue
-            u0 = float(self.host_rng.uniform(0.0, self.chart.length))
-            v0 = float(self.host_rng.uniform(-0.8, 0.8) * self.chart.half_width)
-            sign = 1 if self.host_rng.random() < 0.5 else -1
-            index: tuple[int, ...] = () if self.batch is None else (b,)
-            if self.is_stack:
-                index = (*index, int(self.host_rng.integers(self.lattice.field_shape[0])))
-            target = psi[index] if index else psi
-            new = imprint_pair(target, self.chart, (u0, v0), p.pair_separation, sign, p.core_radius)
-            if index:
-                psi = psi.clone()
-                psi[index] = new
-            else:
-                psi = new
-        return psi
+    def _seed_pairs(self, psi: Tensor, dt: float, rate: Tensor) -> Tensor:
+        """Imprint a ±1 pair with probability ``pair_seeding·dt`` per batch element.
+
+        Every element draws its uniform number, centre ``(u0, v0)``
+        (``v0 ∈ (−0.8w, 0.8w)``), sign and strip from :attr:`generator` whether or
+        not it seeds, so the stream does not depend on the outcome. On CPU only the
+        seeding elements' imprints are computed; on other devices all of them are,
+        masked, so that nothing waits for the host. Both give the same numbers.
+        """
+        n = rate.shape[0]
+        dev, gen, f64 = self.device, self.generator, torch.float64
+        draws = torch.rand(n, 4, generator=gen, dtype=f64, device=dev)
+        seeding = draws[:, 0] < rate * dt
+        u0 = draws[:, 1] * self.chart.length
+        v0 = (draws[:, 2] * 1.6 - 0.8) * self.chart.half_width
+        sign = torch.where(draws[:, 3] < 0.5, 1.0, -1.0).to(f64)
+        strips = self.lattice.field_shape[0] if self.is_stack else 1
+        strip = torch.randint(strips, (n,), generator=gen, device=dev)
+        first = self._plist[0]
+        rd = self.chart.real_dtype
+
+        def factors(idx: Tensor | slice) -> Tensor:
+            return pair_factors(
+                self.chart,
+                u0[idx].to(rd),
+                v0[idx].to(rd),
+                first.pair_separation,
+                sign[idx].to(rd),
+                first.core_radius,
+            ).to(psi.dtype)
+
+        batched = psi if self.batch is not None else psi.unsqueeze(0)
+        if not self.is_stack:
+            batched = batched.unsqueeze(1)  # a strip axis of length 1
+        if dev.type == "cpu" and not device_paths_only():
+            idx = torch.nonzero(seeding).reshape(-1)
+            if idx.numel() == 0:
+                return psi
+            out = batched.clone()
+            out[idx, strip[idx]] = batched[idx, strip[idx]] * factors(idx)
+        else:
+            hit = seeding[:, None] & (strip[:, None] == torch.arange(strips, device=dev))
+            out = torch.where(hit[:, :, None, None], batched * factors(slice(None))[:, None], batched)
+        if not self.is_stack:
+            out = out.squeeze(1)
+        return out if self.batch is not None else out.squeeze(0)
 
     def _snapshot(self) -> tuple[Any, ...]:
         return (
@@ -556,13 +694,11 @@ class Simulator:
             self.t,
             self.step_count,
             self.generator.get_state(),
-            self.host_rng.bit_generator.state,
         )
 
     def _restore(self, snap: tuple[Any, ...]) -> None:
         self._psi, self.t, self.step_count = snap[0].clone(), snap[1], snap[2]
         self.generator.set_state(snap[3])
-        self.host_rng.bit_generator.state = snap[4]
 
     def _finite(self) -> bool:
         return bool(torch.isfinite(torch.view_as_real(self._psi)).all())
@@ -588,6 +724,20 @@ class Simulator:
             if not self._finite():
                 self._locate_blow_up(snap, chunk)
             done += chunk
+        return self._psi
+
+    def advance(self, n: int) -> Tensor:
+        """Advance ``n`` steps with no finiteness check and no host synchronisation.
+
+        For batched callers that check every element themselves (the RL env flags
+        non-finite elements per env). A blow-up is not located or undone here.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"n = {n!r} is not valid; it must be an integer ≥ 0")
+        if self.chart.twist != self._built_twist:
+            self._build()
+        for _ in range(n):
+            self._advance(self.dt)
         return self._psi
 
     def _locate_blow_up(self, snap: tuple[Any, ...], chunk: int) -> None:
@@ -632,17 +782,15 @@ class Simulator:
             "t": self.t,
             "step_count": self.step_count,
             "generator_state": self.generator.get_state(),
-            "host_rng_state": self.host_rng.bit_generator.state,
             "params": [{f.name: getattr(p, f.name) for f in fields(p)} for p in self._plist],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (same lattice, batch and parameters layout)."""
-        missing = {"psi", "t", "step_count", "generator_state", "host_rng_state"} - set(state)
+        missing = {"psi", "t", "step_count", "generator_state"} - set(state)
         if missing:
             raise ConfigError(f"simulator state is missing {sorted(missing)}")
         self.psi = state["psi"]
         self.t = float(state["t"])
         self.step_count = int(state["step_count"])
         self.generator.set_state(state["generator_state"])
-        self.host_rng.bit_generator.state = state["host_rng_state"]

@@ -1,10 +1,12 @@
 """Targeted annihilation: opposite-charge imprints on selected vortices (controls 20–23).
 
 For environment ``b`` with ``N_b`` detected vortices, the candidates are the
-vortices whose core depth is at least the quality threshold ``q_b``; the
+tracked vortices (the first ``env.max_vortices`` of each strip, in plaquette
+order) whose core depth is at least the quality threshold ``q_b``; the
 ``min(floor((1 − p_b) · N_b), max_targets)`` deepest candidates are targeted
-(``p_b`` the preserve ratio, ``max_targets`` = ``env.max_targets``). A target of
-charge ``q`` at ``x_v`` multiplies the field of its strip by
+(``p_b`` the preserve ratio, ``max_targets`` = ``env.max_targets``; ties keep
+the plaquette order). A target of charge ``q`` at ``x_v`` multiplies the field
+of its strip by
 
     exp(−i · s_b · q · Φ_v(x) · exp(−d(x, x_v)² / 2r_b²))
 
@@ -16,37 +18,36 @@ removed by a local smooth factor, so the envelope leaves a phase step across
 the ray where Φ_v jumps, inside the radius ``r_b``, which the dynamics then
 relaxes. ``s_b = 0`` or ``p_b = 1`` leaves the field unchanged.
 
+The whole batch is one set of tensor operations on the field's device: the
+selection is a stable sort of a padded ``[B, S·K]`` table, the imprints are
+``[B, max_targets, nu, nv]`` phase fields summed per (env, strip). Nothing is
+copied to the host.
+
 Public names: ``annihilate``.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor
 
 from hhml.core.mobius import MobiusStrip
 from hhml.core.resonance.imprint import _image_distance, _phase
-from hhml.core.resonance.vortices import VortexSet
+from hhml.ml.env.measure import VortexMeasurement
 
 __all__ = ["annihilate"]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def annihilate(
     psi: Tensor,
     chart: MobiusStrip,
-    vortices: VortexSet,
-    strength: FloatArray,
-    radius: FloatArray,
-    quality_threshold: FloatArray,
-    preserve_ratio: FloatArray,
+    vortices: VortexMeasurement,
+    strength: Tensor,
+    radius: Tensor,
+    quality_threshold: Tensor,
+    preserve_ratio: Tensor,
     max_targets: int,
-) -> tuple[Tensor, npt.NDArray[np.int64]]:
+) -> tuple[Tensor, Tensor]:
     """Apply the targeted imprints; return the new field and the targets per env.
 
     Parameters
@@ -56,54 +57,47 @@ def annihilate(
     chart
         The shared chart of the ensemble.
     vortices
-        The detections in ``psi`` (index columns ``b, s, i, j``).
+        The detections in ``psi`` (padded per strip, ``[B, S, K]``).
     strength, radius, quality_threshold, preserve_ratio
-        Per-environment controls, ``[B]``.
+        Per-environment controls, float64 ``[B]`` on the field's device.
     max_targets
         Most vortices targeted per environment.
 
     Returns
     -------
     psi, targeted
-        The field (a new tensor if anything was imprinted) and the number of
-        targeted vortices per environment ``[B]``.
+        The field and the number of targeted vortices per environment
+        (int64 ``[B]``).
     """
-    B = psi.shape[0]
-    targeted = np.zeros(B, dtype=np.int64)
-    if len(vortices) == 0:
-        return psi, targeted
-    env = vortices.index[:, 0].cpu().numpy()
-    strip = vortices.index[:, 1].cpu().numpy()
-    depth = vortices.depth.detach().cpu().numpy()
-    charge = vortices.charge.cpu().numpy()
-    pos = vortices.position.detach().cpu().numpy()
-    chosen_all: list[int] = []
-    for b in range(B):
-        if strength[b] <= 0.0:
-            continue
-        mine = np.flatnonzero(env == b)
-        n_target = min(math.floor((1.0 - preserve_ratio[b]) * len(mine) + 1e-9), max_targets)
-        candidates = mine[depth[mine] >= quality_threshold[b]]
-        if n_target == 0 or candidates.size == 0:
-            continue
-        chosen = candidates[np.argsort(-depth[candidates], kind="stable")[:n_target]]
-        chosen_all.extend(int(k) for k in chosen)
-        targeted[b] = len(chosen)
-    if not chosen_all:
-        return psi, targeted
-    # all imprints at once: phase and envelope fields [K, nu, nv], summed per (env, strip)
-    sel = np.asarray(chosen_all)
-    rd, dev = chart.real_dtype, psi.device
+    B, S = psi.shape[0], psi.shape[1]
+    K = vortices.valid.shape[-1]
+    M = min(max_targets, S * K)
+    if M == 0:
+        return psi, torch.zeros(B, dtype=torch.int64, device=psi.device)
+    depth = vortices.depth.reshape(B, S * K)
+    candidate = vortices.valid.reshape(B, S * K) & (depth >= quality_threshold[:, None])
+    n_target = torch.floor((1.0 - preserve_ratio) * vortices.count + 1e-9).clamp_max(M)
+    n_target = torch.where(strength > 0.0, n_target, torch.zeros_like(n_target))
+    # deepest candidates first; a stable sort keeps the plaquette order among equals
+    key = torch.where(candidate, -depth, torch.full_like(depth, float("inf")))
+    order = torch.sort(key, dim=1, stable=True).indices[:, :M]
+    rank = torch.arange(M, device=psi.device)
+    chosen = torch.gather(candidate, 1, order) & (rank[None, :] < n_target[:, None])
+    targeted = chosen.sum(dim=1)
+
+    rd = chart.real_dtype
+    pos = vortices.position.reshape(B, S * K, 2)
+    u0 = torch.gather(pos[..., 0], 1, order).to(rd)[..., None, None]
+    v0 = torch.gather(pos[..., 1], 1, order).to(rd)[..., None, None]
+    charge = torch.gather(vortices.charge.reshape(B, S * K), 1, order).to(rd)
+    strip = order // K  # [B, M]
     uu, vv = chart.coordinates()
-    u0 = torch.as_tensor(pos[sel, 0], dtype=rd, device=dev).reshape(-1, 1, 1)
-    v0 = torch.as_tensor(pos[sel, 1], dtype=rd, device=dev).reshape(-1, 1, 1)
-    phi = _phase(chart, uu, vv, u0, v0)
+    phi = _phase(chart, uu, vv, u0, v0)  # [B, M, nu, nv]
     d = _image_distance(chart, uu, vv, u0, v0)
-    r = torch.as_tensor(radius[env[sel]], dtype=rd, device=dev).reshape(-1, 1, 1)
-    s = torch.as_tensor(strength[env[sel]] * charge[sel], dtype=rd, device=dev).reshape(-1, 1, 1)
+    r = radius.to(rd)[:, None, None, None]
+    s = (strength.to(rd)[:, None] * charge * chosen.to(rd))[..., None, None]
     angle = -s * phi * torch.exp(-(d * d) / (2.0 * r * r))
-    flat = torch.as_tensor(env[sel] * psi.shape[1] + strip[sel], device=dev)
-    total = torch.zeros(psi.shape[0] * psi.shape[1], *psi.shape[2:], dtype=rd, device=dev)
-    total.index_add_(0, flat, angle)
-    factor = torch.polar(torch.ones_like(total), total).to(psi.dtype).reshape(psi.shape)
+    onehot = (strip[:, :, None] == torch.arange(S, device=psi.device)).to(rd)  # [B, M, S]
+    total = torch.einsum("bmxy,bms->bsxy", angle, onehot)
+    factor = torch.polar(torch.ones_like(total), total).to(psi.dtype)
     return psi * factor, targeted

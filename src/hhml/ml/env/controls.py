@@ -1,4 +1,4 @@
-"""The 23 control parameters of DESIGN §5 and the affine action map.
+"""The affine action map of the 23 control parameters (DESIGN §5).
 
 Action ``a ∈ [−1, 1]^23`` → value ``x = low + (a + 1)/2 · (high − low)`` with
 ``(low, high)`` from the ``controls`` config section; ``boundary_winding`` is
@@ -6,65 +6,27 @@ then rounded to the nearest integer. Each control drives one config field
 (``lattice.*``, ``dynamics.*`` or ``env.*``); the ranges are checked against that
 field's valid range when the map is built.
 
-Public names: ``Control``, ``CONTROLS``, ``ControlMap``.
+The table of controls is defined once, in :mod:`hhml.config.controls`; ``Control``,
+``CONTROLS`` and ``NUM_CONTROLS`` are re-exported here.
+
+Public names: ``Control``, ``CONTROLS``, ``NUM_CONTROLS``, ``ControlMap``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
+import torch
+from torch import Tensor
 
-from hhml.config.controls import ControlsConfig
+from hhml.config.controls import CONTROLS, NUM_CONTROLS, Control, ControlsConfig
 from hhml.config.schema import HHmLConfig
 from hhml.config.specs import field_specs
 from hhml.errors import ConfigError
 
-__all__ = ["CONTROLS", "Control", "ControlMap"]
+__all__ = ["CONTROLS", "NUM_CONTROLS", "Control", "ControlMap"]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Control:
-    """One control parameter: its name, the config field it drives and what it acts on."""
-
-    name: str
-    section: str
-    category: str
-    acts_on: str
-    integer: bool = False
-
-
-#: The 23 controls in action order (DESIGN §5).
-CONTROLS: tuple[Control, ...] = (
-    Control("aspect", "lattice", "geometry", "embedded metric"),
-    Control("kappa", "lattice", "geometry", "Miller shaping → metric and inter-strip weights"),
-    Control("delta", "lattice", "geometry", "Miller shaping → metric and inter-strip weights"),
-    Control("coupling_range", "lattice", "geometry", "inter-strip weights exp(−d/ℓ)"),
-    Control("damping", "dynamics", "physics", "linear term"),
-    Control("nonlinearity", "dynamics", "physics", "cubic term"),
-    Control("diffusion", "dynamics", "physics", "Laplacian"),
-    Control("noise_temperature", "dynamics", "physics", "stochastic forcing"),
-    Control("dispersion", "dynamics", "spectral", "Laplacian (imaginary part)"),
-    Control("nonlinear_frequency", "dynamics", "spectral", "cubic term (imaginary part)"),
-    Control("spectral_filter", "dynamics", "spectral", "biharmonic damping"),
-    Control("source_amplitude", "dynamics", "sources", "boundary sources"),
-    Control("source_frequency", "dynamics", "sources", "boundary sources"),
-    Control("source_spread", "dynamics", "sources", "boundary sources"),
-    Control("boundary_winding", "dynamics", "sources", "boundary source phases", integer=True),
-    Control("twist", "lattice", "topology", "seam identification"),
-    Control("coupling", "dynamics", "topology", "stack coupling"),
-    Control("pinning", "dynamics", "topology", "pinning potential at seeded sites"),
-    Control("pair_seeding", "dynamics", "seeding", "vortex–antivortex pair imprints"),
-    Control("antivortex_strength", "env", "annihilation", "opposite-charge imprint"),
-    Control("annihilation_radius", "env", "annihilation", "imprint envelope"),
-    Control("quality_threshold", "env", "annihilation", "which vortices are targeted"),
-    Control("preserve_ratio", "env", "annihilation", "at most (1 − p) of vortices targeted"),
-)
-
-NUM_CONTROLS = len(CONTROLS)
 
 
 class ControlMap:
@@ -118,6 +80,30 @@ class ControlMap:
         x = np.asarray(values, dtype=np.float64)
         out: FloatArray = np.clip(2.0 * (x - self.low) / (self.high - self.low) - 1.0, -1.0, 1.0)
         return out
+
+    def to_values_tensor(self, action: Tensor) -> Tensor:
+        """:meth:`to_values` on a float64 tensor ``[N, 23]``, on its device (no host copy)."""
+        low, high, integer = self._tensors(action.device)
+        x = low + (action.clamp(-1.0, 1.0) + 1.0) * 0.5 * (high - low)
+        return torch.where(integer, torch.round(x), x)
+
+    def to_action_tensor(self, values: Tensor) -> Tensor:
+        """:meth:`to_action` on a float64 tensor ``[N, 23]``, on its device."""
+        low, high, _ = self._tensors(values.device)
+        return (2.0 * (values - low) / (high - low) - 1.0).clamp(-1.0, 1.0)
+
+    def _tensors(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        cache: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = self.__dict__.setdefault(
+            "_cache", {}
+        )
+        if device not in cache:
+            f64 = torch.float64
+            cache[device] = (
+                torch.as_tensor(self.low, dtype=f64, device=device),
+                torch.as_tensor(self.high, dtype=f64, device=device),
+                torch.as_tensor(self._integer, device=device),
+            )
+        return cache[device]
 
     def defaults(self, cfg: HHmLConfig) -> FloatArray:
         """The config's own values of the 23 parameters, ``[23]``, clipped into the ranges."""

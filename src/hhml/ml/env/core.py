@@ -3,51 +3,60 @@
 :class:`MobiusVortexCore` runs ``B`` environments in one
 :class:`~hhml.core.resonance.Simulator` on a
 :class:`~hhml.core.mobius.LatticeEnsemble` (one field ``[B, S, nu, nv]`` on the
-device). One step, for every environment at once:
+device). Its state is :class:`~hhml.ml.env.state.EnvState`: every per-env
+quantity is a tensor with leading dimension ``B`` on the same device. One
+:meth:`MobiusVortexCore.step`, for every environment at once and with no host
+synchronisation:
 
 1. map the action ``[B, 23]`` to parameter values (:class:`ControlMap`) and apply
-   them: geometry and twist to the ensemble, the 14 field parameters to the
-   simulator;
+   them as per-env tensors: geometry and twist to the ensemble (its metric is
+   recomputed in torch), the 14 field parameters to the simulator;
 2. imprint antivortices on the vortices targeted by the annihilation controls
    (detections of the previous observation, :func:`annihilate`);
 3. integrate ``env.steps_per_action`` simulator steps;
-4. detect vortices with the fixed winding-number detector, link them to the
-   previous detections (:class:`~hhml.ml.env.ages.VortexAges`, for their ages),
-   compute the observation features and the reward terms.
+4. measure: vortex statistics, hexatic order and ages
+   (:func:`~hhml.ml.env.measure.measure_vortices`), field moments, reward terms.
 
 A field whose rms amplitude falls below ``env.collapse_rms``, or whose
 integration produced NaN/Inf, ends its episode with ``env.failure_reward`` and a
-reason in ``info["termination"]``.
+termination code (:data:`~hhml.ml.env.state.TERMINATION_REASONS`). Resets are
+masked (:meth:`MobiusVortexCore.reset`): the envs in a boolean mask get a fresh
+field from the core's seeded device generator, the others are untouched.
 
-Public names: ``MobiusVortexCore``, ``OBSERVATION_FEATURES``, ``default_env_config``.
+The gymnasium and stable-baselines3 adapters (``vector.py``, ``mobius.py``,
+``sb3.py``) copy what they return to NumPy, once per step, at the edge.
+
+Public names: ``MobiusVortexCore``, ``StepOutput``, ``OBSERVATION_FEATURES``,
+``default_env_config``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import Tensor
 
-from hhml.config.schema import FieldParams, HHmLConfig, LatticeConfig, SimulationConfig
+from hhml.config.schema import HHmLConfig, LatticeConfig, SimulationConfig
 from hhml.core.mobius import LatticeEnsemble
 from hhml.core.resonance import Simulator, detect_vortices
-from hhml.core.resonance.vortices import VortexSet
+from hhml.core.resonance.simulator import TENSOR_PARAMETERS
 from hhml.errors import ConfigError, NumericalInstabilityError
-from hhml.ml.env.ages import VortexAges
 from hhml.ml.env.annihilation import annihilate
 from hhml.ml.env.controls import CONTROLS, ControlMap
-from hhml.ml.env.observables import berry_dennis_density, field_moments, hexatic_order
+from hhml.ml.env.measure import measure_vortices
+from hhml.ml.env.observables import berry_dennis_density, moment_tensors
 from hhml.ml.env.rewards import combine, reward_terms
+from hhml.ml.env.state import COLLAPSED, RUNNING, UNSTABLE, EnvState
 from hhml.utils import resolve_complex_dtype
 
-__all__ = ["OBSERVATION_FEATURES", "MobiusVortexCore", "default_env_config"]
+__all__ = ["OBSERVATION_FEATURES", "MobiusVortexCore", "StepOutput", "default_env_config"]
 
 FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: Observation layout: these features, then the 23 controls normalised to [−1, 1].
 OBSERVATION_FEATURES: tuple[tuple[str, str], ...] = (
@@ -72,6 +81,7 @@ OBS_BOUND = 1e6
 _INDEX = {c.name: k for k, c in enumerate(CONTROLS)}
 _GEOMETRY = ("aspect", "kappa", "delta", "coupling_range", "twist")
 _DYNAMICS = tuple(c.name for c in CONTROLS if c.section == "dynamics")
+assert set(_DYNAMICS) == set(TENSOR_PARAMETERS)
 
 
 def default_env_config() -> HHmLConfig:
@@ -105,8 +115,36 @@ def _check_config(cfg: HHmLConfig) -> None:
         )
 
 
+@dataclass
+class StepOutput:
+    """What one :meth:`MobiusVortexCore.step` returns: tensors ``[B]`` on the device.
+
+    Attributes
+    ----------
+    reward : Tensor
+        float64, in [0, 1], or ``env.failure_reward`` for a failed env.
+    terminated : Tensor
+        bool: the env failed (collapsed or unstable).
+    truncated : Tensor
+        bool: the env reached ``env.horizon`` steps without failing.
+    termination : Tensor
+        int64 code of :data:`~hhml.ml.env.state.TERMINATION_REASONS` (0: running).
+    targeted : Tensor
+        int64: vortices targeted by the annihilation controls this step.
+    terms : dict[str, Tensor]
+        The four reward terms (float64).
+    """
+
+    reward: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    termination: Tensor
+    targeted: Tensor
+    terms: dict[str, Tensor]
+
+
 class MobiusVortexCore:
-    """``num_envs`` Möbius vortex environments advanced together (no autoreset).
+    """``num_envs`` Möbius vortex environments advanced together (masked resets).
 
     Parameters
     ----------
@@ -117,16 +155,16 @@ class MobiusVortexCore:
     num_envs
         ``B``.
     device
-        Torch device of the field.
+        Torch device of the field and of every state tensor.
     """
 
     def __init__(self, cfg: HHmLConfig, num_envs: int, device: torch.device | str = "cpu") -> None:
         _check_config(cfg)
         self.cfg = cfg
         self.num_envs = B = num_envs
+        self.device = torch.device(device)
         self.controls = ControlMap(cfg)
-        self.defaults = self.controls.defaults(cfg)
-        self.values: FloatArray = np.tile(self.defaults, (B, 1))
+        self.defaults: FloatArray = self.controls.defaults(cfg)
         self.obs_dim = len(OBSERVATION_FEATURES) + len(CONTROLS)
         lat, sim_cfg = cfg.lattice, cfg.simulation
         self._lattice_kwargs = dict(
@@ -137,15 +175,16 @@ class MobiusVortexCore:
             edge=lat.edge,
             metric=lat.metric,
             dtype=resolve_complex_dtype(sim_cfg.dtype),
-            device=device,
+            device=self.device,
         )
         self._check_stability()
+        defaults = np.tile(self.defaults, (B, 1))
         self.lattice = LatticeEnsemble(
-            B, lat.strips, lat.nu, lat.nv, **self._geometry(self.values), **self._lattice_kwargs  # type: ignore[arg-type]
+            B, lat.strips, lat.nu, lat.nv, **self._geometry(defaults), **self._lattice_kwargs  # type: ignore[arg-type]
         )
         self.sim = Simulator(
             self.lattice,
-            self._params(self.values),
+            cfg.dynamics,
             dt=sim_cfg.dt,
             integrator=sim_cfg.integrator,
             seed=sim_cfg.seed,
@@ -153,32 +192,27 @@ class MobiusVortexCore:
             initial="zero",
             check_every=sim_cfg.check_every,
         )
+        # a term whose control range is {0} never acts: the right-hand side skips it
+        self._active = [
+            k for k in _DYNAMICS if self.controls.low[_INDEX[k]] or self.controls.high[_INDEX[k]]
+        ]
         chart = self.lattice.strip
         self.plaquettes = lat.strips * chart.plaquette_shape[0] * chart.plaquette_shape[1]
         self.plaquette_area = float(self.lattice.area_weights().mean()) * (
             chart.plaquette_shape[1] / chart.nv
         )
-        self.rngs = [np.random.default_rng([sim_cfg.seed, b]) for b in range(B)]
-        self.elapsed = np.zeros(B, dtype=np.int64)
-        self.time = np.zeros(B, dtype=np.float64)
-        self.ages = VortexAges(
-            B * lat.strips, chart.length, chart.half_width, chart.topology, cfg.env.track_distance
-        )
-        self._last_time = np.zeros(B, dtype=np.float64)
-        self._vortices: VortexSet | None = None
+        #: draws the initial fields of resets (seeded by reset(seed))
+        self.reset_generator = torch.Generator(device=self.device)
+        self.reset_generator.manual_seed(sim_cfg.seed)
+        f64 = torch.float64
+        self._defaults = torch.as_tensor(defaults, dtype=f64, device=self.device)
+        self.state = EnvState.initial(self._defaults, lat.strips, cfg.env.max_vortices)
+        self._apply(self.state.values)
 
     # -------------------------------------------------------------- set-up
-    def _geometry(self, values: FloatArray) -> dict[str, FloatArray]:
+    @staticmethod
+    def _geometry(values: FloatArray) -> dict[str, FloatArray]:
         return {k: values[:, _INDEX[k]].copy() for k in _GEOMETRY}
-
-    def _params(self, values: FloatArray) -> list[FieldParams]:
-        base = self.cfg.dynamics
-        out = []
-        for row in values:
-            changes: dict[str, Any] = {k: float(row[_INDEX[k]]) for k in _DYNAMICS}
-            changes["boundary_winding"] = round(changes["boundary_winding"])
-            out.append(dataclasses.replace(base, **changes))
-        return out
 
     def _check_stability(self) -> None:
         """The default dt must be stable everywhere in the control box: build the
@@ -199,193 +233,174 @@ class MobiusVortexCore:
         worst[:, _INDEX["dispersion"]] = max(
             abs(lo[_INDEX["dispersion"]]), abs(hi[_INDEX["dispersion"]])
         )
+        base = self.cfg.dynamics
+        params = []
+        for row in worst:
+            changes: dict[str, Any] = {k: float(row[_INDEX[k]]) for k in _DYNAMICS}
+            changes["boundary_winding"] = round(changes["boundary_winding"])
+            params.append(dataclasses.replace(base, **changes))
+        seeding = hi[_INDEX["pair_seeding"]] * self.cfg.simulation.dt
+        if seeding > 1.0:
+            raise ConfigError(
+                f"controls.pair_seeding_high × simulation.dt = {seeding:g} > 1: at most one "
+                "pair can be seeded per simulator step; lower controls.pair_seeding_high or dt"
+            )
         try:
             ens = LatticeEnsemble(
                 16, lat.strips, lat.nu, lat.nv, **self._geometry(worst), **self._lattice_kwargs  # type: ignore[arg-type]
             )
-            Simulator(ens, self._params(worst), dt=self.cfg.simulation.dt, batch=16, initial="zero")
+            Simulator(ens, params, dt=self.cfg.simulation.dt, batch=16, initial="zero")
         except NumericalInstabilityError as exc:
             raise ConfigError(
                 f"simulation.dt = {self.cfg.simulation.dt:g} is not stable over the control "
                 f"ranges (largest diffusion, filter, coupling, pinning): {exc}"
             ) from None
 
-    def _apply(self) -> None:
-        self.lattice.set_geometry(**self._geometry(self.values))
+    def _apply(self, values: Tensor) -> None:
+        """Control values ``[B, 23]`` → ensemble geometry and simulator parameters."""
+        self.lattice.set_geometry_tensors(**{k: values[:, _INDEX[k]] for k in _GEOMETRY})
         # dt was checked over the whole control box in _check_stability
-        self.sim.update_params(self._params(self.values), check_stability=False)
+        self.sim.set_parameter_tensors(
+            {k: values[:, _INDEX[k]] for k in _DYNAMICS}, active=self._active
+        )
 
     # ---------------------------------------------------------------- reset
-    def reset(self, mask: BoolArray, seeds: list[int | None]) -> None:
-        """Start new episodes for the envs in ``mask`` (seeds re-seed their RNGs)."""
-        amp = self.cfg.simulation.initial_amplitude
-        psi = self.sim.psi.clone()
-        field_shape = tuple(psi.shape[1:])
-        for b in np.flatnonzero(mask):
-            seed = seeds[b]
-            if seed is not None:
-                self.rngs[b] = np.random.default_rng(seed)
-            rng = self.rngs[b]
-            init = self.cfg.simulation.initial
-            if init == "noise":
-                z = rng.standard_normal((2, *field_shape)) * (amp / math.sqrt(2.0))
-                fresh = torch.complex(torch.from_numpy(z[0]), torch.from_numpy(z[1]))
-            elif init == "uniform":
-                fresh = torch.full(field_shape, amp, dtype=torch.complex128)
-            else:
-                fresh = torch.zeros(field_shape, dtype=torch.complex128)
-            psi[b] = fresh.to(psi.dtype)
-            self.values[b] = self.defaults
-            self.elapsed[b] = 0
-            self.time[b] = 0.0
-            self._last_time[b] = 0.0
-            for s in range(self.lattice.num_strips):
-                self.ages.clear(b * self.lattice.num_strips + s)
-        self.sim.psi = psi
-        self._apply()
-
-    def restart_simulator(self, seed: int) -> None:
-        """Re-seed the simulator's noise and pair-seeding generators and set its clock
-        to 0 (the source phase e^{−iωt} starts again): a seeded reset of every env."""
+    def seed(self, seed: int) -> None:
+        """Re-seed the reset, noise and pair-seeding generators and set the simulator
+        clock to 0 (the source phase e^{−iωt} starts again)."""
+        self.reset_generator.manual_seed(seed)
         self.sim.generator.manual_seed(seed)
-        self.sim.host_rng = np.random.default_rng(seed)
         self.sim.t = 0.0
         self.sim.step_count = 0
 
+    def reset(self, mask: Tensor | None = None, field: Tensor | None = None) -> None:
+        """Start new episodes for the envs in ``mask`` (bool ``[B]``; None: all).
+
+        Their field is drawn from :attr:`reset_generator` (``simulation.initial``),
+        or taken from ``field`` (``[B, S, nu, nv]``, e.g. a stored state), their
+        controls return to the config's values, clocks and tracks to zero, and they
+        are measured; the other envs are untouched. The initial fields of all ``B``
+        envs are drawn, so the stream does not depend on the mask.
+        """
+        B, dev = self.num_envs, self.device
+        mask = torch.ones(B, dtype=torch.bool, device=dev) if mask is None else mask
+        if tuple(mask.shape) != (B,) or mask.dtype != torch.bool or mask.device != dev:
+            raise ConfigError(f"reset mask must be a bool tensor ({B},) on {dev}")
+        sim_cfg = self.cfg.simulation
+        psi = self.sim.psi
+        if field is not None:
+            self.lattice.check_field(field, "field")
+            fresh = field.to(device=dev, dtype=psi.dtype)
+        elif sim_cfg.initial == "noise":
+            fresh = sim_cfg.initial_amplitude * torch.randn(
+                psi.shape, dtype=psi.dtype, device=dev, generator=self.reset_generator
+            )
+        elif sim_cfg.initial == "uniform":
+            fresh = torch.full_like(psi, sim_cfg.initial_amplitude)
+        else:
+            fresh = torch.zeros_like(psi)
+        self.sim.psi = torch.where(mask[:, None, None, None], fresh, psi)
+        start = EnvState.initial(self._defaults, self.lattice.num_strips, self.cfg.env.max_vortices)
+        state = self.state.where(mask, start)
+        self._apply(state.values)
+        self.state = state.where(mask, self._measure(start))
+
     # ----------------------------------------------------------------- step
-    def step(self, action: npt.ArrayLike) -> tuple[FloatArray, BoolArray, dict[str, Any]]:
-        """Advance every env; returns rewards ``[B]``, failures ``[B]`` and the info dict."""
-        a = np.asarray(action, dtype=np.float64).reshape(self.num_envs, len(CONTROLS))
-        if not np.all(np.isfinite(a)):
-            raise ConfigError("action contains NaN or Inf; actions must be finite in [−1, 1]")
-        self.values = self.controls.to_values(a)
-        self._apply()
-        v = self.values
-        targeted = np.zeros(self.num_envs, dtype=np.int64)
-        if self._vortices is not None:
+    def step(self, action: Tensor) -> StepOutput:
+        """Advance every env by one action ``[B, 23]`` (float, in [−1, 1]).
+
+        Shape, dtype and device are checked on the host (no synchronisation);
+        finiteness is not: the adapters check it before calling. A non-finite
+        entry is clipped into [−1, 1] like any other value (NaN stays NaN and the
+        parameters it drives make the env fail as unstable).
+        """
+        B = self.num_envs
+        if not isinstance(action, Tensor) or tuple(action.shape) != (B, len(CONTROLS)):
+            shape = tuple(action.shape) if isinstance(action, Tensor) else type(action).__name__
+            raise ConfigError(f"action has shape {shape}; expected ({B}, {len(CONTROLS)})")
+        if action.device != self.device:
+            raise ConfigError(f"action is on {action.device}; the environment is on {self.device}")
+        if not action.is_floating_point():
+            raise ConfigError(f"action has dtype {action.dtype}; expected a floating dtype")
+        env = self.cfg.env
+        values = self.controls.to_values_tensor(action.to(torch.float64))
+        self._apply(values)
+        state = dataclasses.replace(self.state, values=values)
+        targeted = torch.zeros(B, dtype=torch.int64, device=self.device)
+        if state.vortices is not None:
+            v = values
             psi, targeted = annihilate(
                 self.sim.psi,
                 self.lattice.strip,
-                self._vortices,
+                state.vortices,
                 v[:, _INDEX["antivortex_strength"]],
                 v[:, _INDEX["annihilation_radius"]],
                 v[:, _INDEX["quality_threshold"]],
                 v[:, _INDEX["preserve_ratio"]],
-                self.cfg.env.max_targets,
+                env.max_targets,
             )
             self.sim.psi = psi
-        unstable = np.zeros(self.num_envs, dtype=bool)
-        reason = ""
         t0 = self.sim.t
-        try:
-            self.sim.step(self.cfg.env.steps_per_action)
-        except NumericalInstabilityError as exc:
-            reason = str(exc)
-            trial = self.sim.integrator.step(self.sim.psi, self.sim.t, self.sim.dt)
-            finite = torch.isfinite(torch.view_as_real(trial)).flatten(1).all(dim=1)
-            unstable = ~finite.cpu().numpy()
-            psi = self.sim.psi.clone()
-            psi[torch.as_tensor(unstable, device=psi.device)] = 0.0
-            self.sim.psi = psi
-        self.time += self.sim.t - t0
-        self.elapsed += 1
-        measured = self.measure()
-        collapsed = (np.sqrt(measured["norm"]) < self.cfg.env.collapse_rms) & ~unstable
+        self.sim.advance(env.steps_per_action)
+        psi = self.sim.psi
+        finite = torch.isfinite(torch.view_as_real(psi)).flatten(1).all(dim=1)
+        self.sim.psi = torch.where(finite[:, None, None, None], psi, torch.zeros_like(psi))
+        state.time = state.time + (self.sim.t - t0)
+        state.elapsed = state.elapsed + 1
+        self.state = state = self._measure(state)
+        m = state.measured
+        unstable = ~finite
+        collapsed = (m["norm"].sqrt() < env.collapse_rms) & finite
         failed = collapsed | unstable
         terms = reward_terms(
-            self.cfg.env,
-            measured["vortex_density"],
-            measured["hexatic_order"],
-            measured["mean_age"],
-            measured["core_depth"],
+            env, m["vortex_density"], m["hexatic_order"], m["mean_age"], m["core_depth"]
         )
-        reward = combine(self.cfg.env, terms, failed)
-        termination = np.full(self.num_envs, "", dtype=object)
-        termination[collapsed] = (
-            f"collapsed: rms |psi| < env.collapse_rms = {self.cfg.env.collapse_rms:g}"
+        code = torch.full((B,), RUNNING, dtype=torch.int64, device=self.device)
+        code = torch.where(collapsed, COLLAPSED, code)
+        code = torch.where(unstable, UNSTABLE, code)
+        return StepOutput(
+            reward=combine(env, terms, failed),
+            terminated=failed,
+            truncated=(state.elapsed >= env.horizon) & ~failed,
+            termination=code,
+            targeted=targeted,
+            terms=terms,
         )
-        termination[unstable] = f"numerical instability: {reason}"
-        info: dict[str, Any] = {
-            "reward_terms": terms,
-            "params": {c.name: v[:, k].copy() for k, c in enumerate(CONTROLS)},
-            "vortex": {
-                "density": measured["vortex_density"],
-                "null_density": measured["null_density"],
-                "count": measured["count"],
-                "targeted": targeted.astype(np.float64),
-                "mean_age": measured["mean_age"],
-                "hexatic_order": measured["hexatic_order"],
-            },
-            "termination": termination,
-        }
-        return reward, failed, info
 
-    def measure(self) -> dict[str, FloatArray]:
+    def _measure(self, state: EnvState) -> EnvState:
         """Detect vortices, update their ages and compute every per-env feature."""
+        env = self.cfg.env
         psi = self.sim.psi
-        vort = detect_vortices(psi, self.lattice)
-        self._vortices = vort
-        B, S = self.num_envs, self.lattice.num_strips
-        chart = self.lattice.strip
-        idx = vort.index.cpu().numpy()
-        charge = vort.charge.cpu().numpy()
-        depth = vort.depth.detach().cpu().numpy()
-        pos = vort.position.detach().cpu().numpy().astype(np.float64)
-        moments = field_moments(psi, self.lattice)
-        out: dict[str, FloatArray] = {
-            k: np.zeros(B)
-            for k in (
-                "vortex_density",
-                "mean_abs_charge",
-                "multi_charge_fraction",
-                "net_charge_density",
-                "hexatic_order",
-                "mean_age",
-                "core_depth",
-                "count",
-            )
+        vort, tracks = measure_vortices(
+            psi,
+            self.lattice,
+            state.tracks,
+            state.time - state.last_time,
+            max_vortices=env.max_vortices,
+            track_distance=env.track_distance,
+            min_vortices_for_order=env.min_vortices_for_order,
+        )
+        measured = {
+            "vortex_density": vort.vortex_density,
+            "mean_abs_charge": vort.mean_abs_charge,
+            "multi_charge_fraction": vort.multi_charge_fraction,
+            "net_charge_density": vort.net_charge_density,
+            "hexatic_order": vort.hexatic_order,
+            "mean_age": vort.mean_age,
+            "core_depth": vort.core_depth,
+            "count": vort.count,
         }
-        for b in range(B):
-            mine = idx[:, 0] == b
-            q = charge[mine]
-            n = int(mine.sum())
-            out["count"][b] = n
-            out["vortex_density"][b] = n / self.plaquettes
-            if n:
-                out["mean_abs_charge"][b] = float(np.abs(q).mean())
-                out["multi_charge_fraction"][b] = float((np.abs(q) >= 2).mean())
-                out["net_charge_density"][b] = float(q.sum()) / self.plaquettes
-                out["core_depth"][b] = float(depth[mine].mean())
-            orders: list[float] = []
-            ages: list[float] = []
-            for s in range(S):
-                sel = mine & (idx[:, 1] == s)
-                ages.extend(
-                    self.ages.update(
-                        b * S + s, pos[sel], charge[sel], self.time[b] - self._last_time[b]
-                    ).tolist()
-                )
-                orders.append(
-                    hexatic_order(
-                        pos[sel],
-                        chart.length,
-                        chart.half_width,
-                        chart.topology,
-                        self.cfg.env.min_vortices_for_order,
-                    )
-                )
-            out["hexatic_order"][b] = float(np.mean(orders))
-            out["mean_age"][b] = float(np.mean(ages)) if ages else 0.0
-        self._last_time = self.time.copy()
-        out["null_density"] = berry_dennis_density(moments["k2"], self.plaquette_area)
-        out.update(moments)
-        self._last = out
-        return out
+        moments = moment_tensors(psi, self.lattice)
+        measured["null_density"] = berry_dennis_density(moments["k2"], self.plaquette_area)
+        measured.update(moments)
+        return dataclasses.replace(
+            state, tracks=tracks, vortices=vort, measured=measured, last_time=state.time
+        )
 
-    def observation(self) -> npt.NDArray[np.float32]:
-        """Observation ``[B, obs_dim]`` float32 from the last :meth:`measure`."""
-        m = self._last
-        feats = np.stack(
+    def observation(self) -> Tensor:
+        """Observation ``[B, obs_dim]`` float32 (on the device) from the last measurement."""
+        m = self.state.measured
+        feats = torch.stack(
             [
                 m["vortex_density"],
                 m["null_density"],
@@ -393,87 +408,81 @@ class MobiusVortexCore:
                 m["multi_charge_fraction"],
                 m["net_charge_density"],
                 m["hexatic_order"],
-                np.log1p(m["mean_age"]),
+                torch.log1p(m["mean_age"]),
                 m["core_depth"],
-                np.log1p(m["norm"]),
-                np.log1p(m["quartic"]),
-                np.log1p(m["gradient"]),
-                np.log1p(m["k2"]),
-                self.elapsed / self.cfg.env.horizon,
+                torch.log1p(m["norm"]),
+                torch.log1p(m["quartic"]),
+                torch.log1p(m["gradient"]),
+                torch.log1p(m["k2"]),
+                self.state.elapsed.to(torch.float64) / self.cfg.env.horizon,
             ],
-            axis=1,
+            dim=1,
         )
-        obs = np.concatenate([feats, self.controls.to_action(self.values)], axis=1)
-        obs = np.nan_to_num(obs, nan=0.0, posinf=OBS_BOUND, neginf=-OBS_BOUND)
-        out: npt.NDArray[np.float32] = np.clip(obs, -OBS_BOUND, OBS_BOUND).astype(np.float32)
-        return out
+        obs = torch.cat([feats, self.controls.to_action_tensor(self.state.values)], dim=1)
+        obs = torch.nan_to_num(obs, nan=0.0, posinf=OBS_BOUND, neginf=-OBS_BOUND)
+        return obs.clamp(-OBS_BOUND, OBS_BOUND).to(torch.float32)
+
+    def info(self, out: StepOutput) -> dict[str, Any]:
+        """The step's diagnostics as tensors ``[B]`` (the adapters copy them to NumPy)."""
+        m, v = self.state.measured, self.state.values
+        return {
+            "reward_terms": out.terms,
+            "params": {c.name: v[:, k] for k, c in enumerate(CONTROLS)},
+            "vortex": {
+                "density": m["vortex_density"],
+                "null_density": m["null_density"],
+                "count": m["count"],
+                "targeted": out.targeted.to(torch.float64),
+                "mean_age": m["mean_age"],
+                "hexatic_order": m["hexatic_order"],
+            },
+            "termination": out.termination,
+        }
 
     # ------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (tensors, scalars, lists, dicts)."""
         return {
-            "values": torch.from_numpy(self.values.copy()),
-            "elapsed": torch.from_numpy(self.elapsed.copy()),
-            "time": torch.from_numpy(self.time.copy()),
-            "rngs": [r.bit_generator.state for r in self.rngs],
+            "state": self.state.state_dict(),
+            "reset_generator": self.reset_generator.get_state(),
             "simulator": self.sim.state_dict(),
-            "ages": self.ages.state_dict(),
-            "last_time": torch.from_numpy(self._last_time.copy()),
-            "measured": {k: torch.from_numpy(np.asarray(v).copy()) for k, v in self._last.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (same config and number of envs)."""
-        missing = {"values", "elapsed", "time", "rngs", "simulator", "ages", "last_time"} - set(
-            state
-        )
+        missing = {"state", "reset_generator", "simulator"} - set(state)
         if missing:
-            raise ConfigError(f"environment state is missing {sorted(missing)}")
-        values = state["values"].numpy().astype(np.float64)
-        if values.shape != self.values.shape:
             raise ConfigError(
-                f"environment state has {values.shape[0]} envs × {values.shape[1]} controls; "
-                f"this environment has {self.values.shape}"
+                f"environment state is missing {sorted(missing)} (written by an older HHmL "
+                "version? the batched env's checkpoint layout changed in 0.2)"
             )
-        self.values = values
-        self.elapsed = state["elapsed"].numpy().astype(np.int64)
-        self.time = state["time"].numpy().astype(np.float64)
-        for r, s in zip(self.rngs, state["rngs"], strict=True):
-            r.bit_generator.state = s
-        self._apply()
+        self.state = EnvState.from_state_dict(state["state"], self.state)
+        self.reset_generator.set_state(state["reset_generator"])
+        self._apply(self.state.values)
         self.sim.load_state_dict(state["simulator"])
-        self.ages.load_state_dict(state["ages"])
-        self._last_time = state["last_time"].numpy().astype(np.float64)
-        self._vortices = detect_vortices(self.sim.psi, self.lattice)
-        if "measured" in state:
-            self._last = {k: v.numpy().astype(np.float64) for k, v in state["measured"].items()}
 
     def snapshot(self) -> dict[str, Any]:
         """The field and its vortices for analysis/dashboards (CPU tensors).
 
         Keys: ``psi`` ``[B, S, nu, nv]`` complex; ``vortex_index`` ``[K, 4]`` (env, strip,
         i, j), ``vortex_position`` ``[K, 2]`` (u, v), ``vortex_charge`` ``[K]``,
-        ``vortex_depth`` ``[K]``; ``values`` ``[B, 23]`` and ``control_names``; ``time``
-        ``[B]`` (time since each env's reset); ``lattice`` (geometry per env), ``chart``
-        (nu, nv, strips, length, half_width, topology, edge, metric, strip_spacing),
-        ``area_weights``
+        ``vortex_depth`` ``[K]`` (all vortices, not only the tracked ones); ``values``
+        ``[B, 23]`` and ``control_names``; ``time`` ``[B]`` (time since each env's
+        reset); ``lattice`` (geometry per env), ``chart`` (nu, nv, strips, length,
+        half_width, topology, edge, metric, strip_spacing), ``area_weights``
         ``[B, S, nu, nv]``; ``measured`` (the per-env features of the last observation:
         vortex_density, null_density, norm, k2, ... each ``[B]``).
         """
-        vort = (
-            self._vortices
-            if self._vortices is not None
-            else detect_vortices(self.sim.psi, self.lattice)
-        )
+        vort = detect_vortices(self.sim.psi, self.lattice)
         return {
             "psi": self.sim.psi.detach().cpu(),
             "vortex_index": vort.index.cpu(),
             "vortex_position": vort.position.detach().cpu(),
             "vortex_charge": vort.charge.cpu(),
             "vortex_depth": vort.depth.detach().cpu(),
-            "values": torch.from_numpy(self.values.copy()),
+            "values": self.state.values.detach().cpu().clone(),
             "control_names": [c.name for c in CONTROLS],
-            "time": torch.from_numpy(self.time.copy()),
+            "time": self.state.time.cpu().clone(),
             "lattice": dict(self.lattice.state_dict()),
             "chart": {
                 "nu": self.lattice.nu,
@@ -487,5 +496,5 @@ class MobiusVortexCore:
                 "strip_spacing": self.lattice.strip_spacing,
             },
             "area_weights": self.lattice.area_weights().cpu(),
-            "measured": {k: torch.from_numpy(np.asarray(v).copy()) for k, v in self._last.items()},
+            "measured": {k: v.cpu().clone() for k, v in self.state.measured.items()},
         }

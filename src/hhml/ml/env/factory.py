@@ -37,7 +37,9 @@ def make_vector_env(
     num_envs
         Number of environments ``N ≥ 1``.
     seed
-        Seed of the first reset (env ``k`` uses ``seed + k``).
+        Seeds the envs before the first reset: the Möbius env's generators, or a
+        first ``reset(seed=seed)`` (and the action space) of a gymnasium vector
+        env, so that envs built with different seeds differ and equal seeds agree.
     device
         Torch device of the simulation (ignored by non-HHmL envs).
     """
@@ -47,7 +49,7 @@ def make_vector_env(
     if env_id == MOBIUS_ENV_ID:
         from hhml.ml.env.vector import MobiusVortexVecEnv
 
-        return MobiusVortexVecEnv(cfg, num_envs=num_envs, device=device)
+        return MobiusVortexVecEnv(cfg, num_envs=num_envs, device=device, seed=seed)
     try:
         envs = gym.make_vec(
             env_id,
@@ -59,4 +61,6 @@ def make_vector_env(
         raise ConfigError(
             f"env.id = {env_id!r} is not a usable gymnasium environment: {exc}"
         ) from exc
+    envs.reset(seed=seed)
+    envs.action_space.seed(seed)
     return envs

@@ -15,7 +15,8 @@ Reward
     In [0, 1] for task ``env.task`` (:mod:`hhml.ml.env.rewards`), every term in
     ``info["reward_terms"]``; a collapsed (rms |ψ| < ``env.collapse_rms``) or
     numerically unstable field scores ``env.failure_reward`` (−1) and
-    terminates with the reason in ``info["termination"]``.
+    terminates with its code in ``info["termination"]``
+    (:data:`hhml.ml.env.state.TERMINATION_REASONS`: 1 collapsed, 2 unstable).
 Episode
     ``env.horizon`` steps (truncation) of ``env.steps_per_action`` simulator
     steps each.
@@ -35,18 +36,19 @@ import torch
 from hhml.config.schema import HHmLConfig
 from hhml.ml.env.controls import NUM_CONTROLS
 from hhml.ml.env.core import OBS_BOUND, MobiusVortexCore, default_env_config
+from hhml.ml.env.vector import check_actions, to_numpy_info
 
 __all__ = ["MobiusVortexEnv"]
 
 
 def _first(info: dict[str, Any]) -> dict[str, Any]:
-    """Unbatch an info dict of ``[1]`` arrays."""
+    """Unbatch an info dict of ``[1]`` arrays (the termination code stays an int)."""
     out: dict[str, Any] = {}
     for k, v in info.items():
         if isinstance(v, dict):
             out[k] = {kk: float(vv[0]) for kk, vv in v.items()}
         elif isinstance(v, np.ndarray):
-            out[k] = v[0].item() if v.dtype != object else v[0]
+            out[k] = v[0].item()
         else:
             out[k] = v
     return out
@@ -83,11 +85,10 @@ class MobiusVortexEnv(gym.Env):  # type: ignore[misc]
         """Start an episode: seeded noise field, parameters at their config values."""
         super().reset(seed=seed)
         if seed is not None:
-            self.core.restart_simulator(seed)
-        self.core.reset(np.ones(1, dtype=bool), [seed])
-        self.core.measure()
+            self.core.seed(seed)
+        self.core.reset()
         self._started = True
-        return self.core.observation()[0], {}
+        return self.core.observation()[0].cpu().numpy(), {}
 
     def step(
         self, action: npt.ArrayLike
@@ -95,10 +96,11 @@ class MobiusVortexEnv(gym.Env):  # type: ignore[misc]
         """Apply the controls, integrate, detect; see the module docstring."""
         if not self._started:
             raise gym.error.ResetNeeded("call reset() before step()")
-        reward, failed, info = self.core.step(np.asarray(action, dtype=np.float64)[None, :])
-        terminated = bool(failed[0])
-        truncated = bool(self.core.elapsed[0] >= self.core.cfg.env.horizon) and not terminated
-        return self.core.observation()[0], float(reward[0]), terminated, truncated, _first(info)
+        a = check_actions(action, 1)
+        out = self.core.step(torch.as_tensor(a, device=self.core.device))
+        info = _first(to_numpy_info(self.core.info(out)))
+        obs = self.core.observation()[0].cpu().numpy()
+        return obs, float(out.reward[0]), bool(out.terminated[0]), bool(out.truncated[0]), info
 
     def state_dict(self) -> dict[str, Any]:
         """Exact state (see :meth:`MobiusVortexCore.state_dict`)."""

@@ -4,13 +4,14 @@ All functions take a field ``psi`` of shape ``[B, S, nu, nv]`` on a
 :class:`~hhml.core.mobius.LatticeEnsemble` (or the vortices found in it) and
 return one value per environment, ``[B]``.
 
-Public names: ``mean_wavenumber_squared``, ``field_moments``, ``hexatic_order``,
-``berry_dennis_density``.
+Public names: ``mean_wavenumber_squared``, ``field_moments``, ``moment_tensors``,
+``hexatic_order``, ``berry_dennis_density``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -24,13 +25,22 @@ __all__ = [
     "field_moments",
     "hexatic_order",
     "mean_wavenumber_squared",
+    "moment_tensors",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 
 
 def field_moments(psi: Tensor, lattice: LatticeEnsemble) -> dict[str, FloatArray]:
-    """Area-weighted moments of the field, per environment.
+    """:func:`moment_tensors` as float64 NumPy arrays ``[B]`` (a host copy)."""
+    return {
+        k: v.detach().to("cpu", torch.float64).numpy()
+        for k, v in moment_tensors(psi, lattice).items()
+    }
+
+
+def moment_tensors(psi: Tensor, lattice: LatticeEnsemble) -> dict[str, Tensor]:
+    """Area-weighted moments of the field, per environment, on the field's device.
 
     Returns
     -------
@@ -38,7 +48,7 @@ def field_moments(psi: Tensor, lattice: LatticeEnsemble) -> dict[str, FloatArray
         ``norm`` ⟨|ψ|²⟩, ``quartic`` ⟨|ψ|⁴⟩, ``gradient`` ⟨|∇ψ|²⟩ = −Re⟨ψ, Δψ⟩ / area
         (1/length² × field²; exact summation by parts for the seam-aware
         finite-volume Laplacian), and ``k2`` = gradient / norm, the mean squared
-        wavenumber ⟨k²⟩ (1/length²). Each ``[B]`` float64.
+        wavenumber ⟨k²⟩ (1/length²). Each ``[B]`` float64 tensor.
     """
     area = lattice.area_weights().to(psi.real.dtype)
     total = area.sum(dim=(-3, -2, -1))
@@ -51,7 +61,7 @@ def field_moments(psi: Tensor, lattice: LatticeEnsemble) -> dict[str, FloatArray
     tiny = torch.finfo(norm.dtype).tiny
     k2 = grad / norm.clamp_min(tiny)
     out = {"norm": norm, "quartic": quartic, "gradient": grad, "k2": k2}
-    return {k: v.detach().to("cpu", torch.float64).numpy() for k, v in out.items()}
+    return {k: v.detach().to(torch.float64) for k, v in out.items()}
 
 
 def mean_wavenumber_squared(psi: Tensor, lattice: LatticeEnsemble) -> FloatArray:
@@ -59,7 +69,17 @@ def mean_wavenumber_squared(psi: Tensor, lattice: LatticeEnsemble) -> FloatArray
     return field_moments(psi, lattice)["k2"]
 
 
-def berry_dennis_density(k2: FloatArray, plaquette_area: float | FloatArray) -> FloatArray:
+@overload
+def berry_dennis_density(k2: Tensor, plaquette_area: float | FloatArray) -> Tensor: ...
+
+
+@overload
+def berry_dennis_density(k2: FloatArray, plaquette_area: float | FloatArray) -> FloatArray: ...
+
+
+def berry_dennis_density(
+    k2: FloatArray | Tensor, plaquette_area: float | FloatArray
+) -> FloatArray | Tensor:
     """Vortices per plaquette of an isotropic Gaussian random field with ⟨k²⟩ = ``k2``.
 
     Berry & Dennis (Proc. R. Soc. A 456, 2059 (2000)): phase singularities of an
@@ -67,6 +87,8 @@ def berry_dennis_density(k2: FloatArray, plaquette_area: float | FloatArray) -> 
     area. Multiplying by the plaquette area gives the null-model value to set
     beside the measured vortex density (capped at 1).
     """
+    if isinstance(k2, Tensor):
+        return (k2 / (4.0 * math.pi) * plaquette_area).clamp_max(1.0)
     return np.minimum(np.asarray(k2) / (4.0 * math.pi) * plaquette_area, 1.0)
 
 

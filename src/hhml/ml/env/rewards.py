@@ -19,41 +19,33 @@ Public names: ``TASK_TERM``, ``reward_terms``, ``combine``.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
+import torch
+from torch import Tensor
 
 from hhml.config.env import EnvConfig
 
 __all__ = ["TASK_TERM", "combine", "reward_terms"]
-
-FloatArray = npt.NDArray[np.float64]
 
 #: The reward term each task optimises.
 TASK_TERM = {"target_density": "density", "lattice_order": "order", "persistence": "persistence"}
 
 
 def reward_terms(
-    cfg: EnvConfig,
-    density: FloatArray,
-    order: FloatArray,
-    mean_age: FloatArray,
-    quality: FloatArray,
-) -> dict[str, FloatArray]:
-    """The four reward terms, each ``[B]`` in [0, 1]."""
-    density_term = np.exp(-(((density - cfg.target_density) / cfg.density_tolerance) ** 2))
-    persistence = 1.0 - np.exp(-np.maximum(mean_age, 0.0) / cfg.lifetime_scale)
+    cfg: EnvConfig, density: Tensor, order: Tensor, mean_age: Tensor, quality: Tensor
+) -> dict[str, Tensor]:
+    """The four reward terms, each ``[B]`` float64 in [0, 1] (tensors on the env's device)."""
+    density_term = torch.exp(-(((density - cfg.target_density) / cfg.density_tolerance) ** 2))
+    persistence = 1.0 - torch.exp(-mean_age.clamp_min(0.0) / cfg.lifetime_scale)
     return {
         "density": density_term,
-        "order": np.clip(order, 0.0, 1.0),
+        "order": order.clamp(0.0, 1.0),
         "persistence": persistence,
-        "quality": np.clip(quality, 0.0, 1.0),
+        "quality": quality.clamp(0.0, 1.0),
     }
 
 
-def combine(
-    cfg: EnvConfig, terms: dict[str, FloatArray], failed: npt.NDArray[np.bool_]
-) -> FloatArray:
+def combine(cfg: EnvConfig, terms: dict[str, Tensor], failed: Tensor) -> Tensor:
     """Total reward ``[B]``: the task's term and the quality term, or the failure reward."""
     w = cfg.quality_weight
     total = (1.0 - w) * terms[TASK_TERM[cfg.task]] + w * terms["quality"]
-    return np.where(failed, cfg.failure_reward, total)
+    return torch.where(failed, torch.full_like(total, cfg.failure_reward), total)

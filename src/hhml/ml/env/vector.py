@@ -1,10 +1,16 @@
 """The vectorised Möbius vortex environment (``num_envs`` fields in one tensor).
 
-Public names: ``MobiusVortexVecEnv``.
+A gymnasium ``VectorEnv`` with NumPy in and out: the thin edge adapter over
+:class:`~hhml.ml.env.MobiusVortexCore`, whose step is tensor code on the device.
+Each call of :meth:`MobiusVortexVecEnv.step` checks the actions on the host,
+runs the core's step, and copies the results to NumPy once.
+
+Public names: ``MobiusVortexVecEnv``, ``to_numpy_info``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -13,12 +19,56 @@ import numpy.typing as npt
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from torch import Tensor
 
 from hhml.config.schema import HHmLConfig
+from hhml.errors import ConfigError
 from hhml.ml.env.controls import NUM_CONTROLS
 from hhml.ml.env.core import OBS_BOUND, MobiusVortexCore, default_env_config
 
-__all__ = ["MobiusVortexVecEnv"]
+__all__ = ["MobiusVortexVecEnv", "check_actions", "combined_seed", "to_numpy_info"]
+
+
+def to_numpy_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy an info dict of tensors (nested one level) to NumPy arrays."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if isinstance(value, Mapping):
+            out[key] = {k: v.detach().cpu().numpy() for k, v in value.items()}
+        elif isinstance(value, Tensor):
+            out[key] = value.detach().cpu().numpy()
+        else:
+            out[key] = value
+    return out
+
+
+def check_actions(actions: npt.ArrayLike, num_envs: int) -> npt.NDArray[np.float64]:
+    """Actions as float64 ``[num_envs, 23]``; :class:`ConfigError` for a wrong shape,
+    a non-numeric value or NaN/Inf (checked here, on the host, not in the step)."""
+    try:
+        a = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"actions must be numbers in [−1, 1]: {exc}") from None
+    if a.size != num_envs * NUM_CONTROLS:
+        raise ConfigError(
+            f"actions have shape {a.shape}; expected ({num_envs}, {NUM_CONTROLS}) "
+            f"(num_envs × controls)"
+        )
+    if not np.all(np.isfinite(a)):
+        raise ConfigError("action contains NaN or Inf; actions must be finite in [−1, 1]")
+    return a.reshape(num_envs, NUM_CONTROLS)
+
+
+def combined_seed(seeds: Sequence[int | None]) -> int | None:
+    """One generator seed for a list of per-env seeds (None if all are None).
+
+    The batched env draws from one device generator, so a list of seeds is
+    hashed into one (deterministically: the same list gives the same episodes).
+    """
+    if all(s is None for s in seeds):
+        return None
+    entropy = [0 if s is None else int(s) + 1 for s in seeds]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
 
 class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
@@ -26,8 +76,21 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
 
     Same-step autoreset (gymnasium ``AutoresetMode.SAME_STEP``): an env whose
     episode ends returns its reset observation, its last one is in
-    ``info["final_obs"]`` (mask ``info["_final_obs"]``). See
+    ``info["final_obs"]`` (mask ``info["_final_obs"]``). ``info["termination"]``
+    is an int64 code per env (:data:`hhml.ml.env.state.TERMINATION_REASONS`). See
     :class:`~hhml.ml.env.MobiusVortexEnv` for the observation, action and reward.
+
+    Parameters
+    ----------
+    config
+        The HHmL config (default :func:`~hhml.ml.env.core.default_env_config`).
+    num_envs
+        Number of environments.
+    device
+        Torch device of the simulation.
+    seed
+        Seeds the generators at construction, so that a first ``reset()`` without
+        a seed is reproducible (``reset(seed=...)`` re-seeds).
     """
 
     metadata = {  # noqa: RUF012 (gymnasium API)
@@ -40,9 +103,12 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
         config: HHmLConfig | None = None,
         num_envs: int = 1,
         device: torch.device | str = "cpu",
+        seed: int | None = None,
     ) -> None:
         cfg = default_env_config() if config is None else config
         self.core = MobiusVortexCore(cfg, num_envs, device)
+        if seed is not None:
+            self.core.seed(seed)
         self.num_envs = num_envs
         self.single_observation_space = gym.spaces.Box(
             -OBS_BOUND, OBS_BOUND, (self.core.obs_dim,), np.float32
@@ -52,22 +118,22 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._started = False
 
+    def _obs(self) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = self.core.observation().cpu().numpy()
+        return out
+
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
-        """Reset every env; ``seed`` int → env ``k`` gets ``seed + k``."""
-        if isinstance(seed, int):
-            self._np_random_seed = seed
-            self.core.restart_simulator(seed)
-            seeds: list[int | None] = [seed + k for k in range(self.num_envs)]
-        elif seed is None:
-            seeds = [None] * self.num_envs
-        else:
-            seeds = list(seed)
-        self.core.reset(np.ones(self.num_envs, dtype=bool), seeds)
-        self.core.measure()
+        """Reset every env. An int seeds the batch; a list of per-env seeds is
+        combined into one (:func:`combined_seed`); None continues the streams."""
+        one = combined_seed(seed) if isinstance(seed, (list, tuple)) else seed
+        if one is not None:
+            self._np_random_seed = one
+            self.core.seed(one)
+        self.core.reset()
         self._started = True
-        return self.core.observation(), {}
+        return self._obs(), {}
 
     def step(self, actions: npt.ArrayLike) -> tuple[
         npt.NDArray[np.float32],
@@ -79,17 +145,20 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
         """One step of every env, with same-step autoreset of finished ones."""
         if not self._started:
             raise gym.error.ResetNeeded("call reset() before step()")
-        reward, failed, info = self.core.step(actions)
-        obs = self.core.observation()
-        terminated = failed
-        truncated = (self.core.elapsed >= self.core.cfg.env.horizon) & ~failed
+        a = check_actions(actions, self.num_envs)
+        core = self.core
+        out = core.step(torch.as_tensor(a, device=core.device))
+        info = to_numpy_info(core.info(out))
+        obs = self._obs()
+        reward = out.reward.cpu().numpy()
+        terminated = out.terminated.cpu().numpy()
+        truncated = out.truncated.cpu().numpy()
         done = terminated | truncated
         if done.any():
             info["final_obs"] = obs.copy()
             info["_final_obs"] = done.copy()
-            self.core.reset(done, [None] * self.num_envs)
-            self.core.measure()
-            obs = self.core.observation()
+            core.reset(torch.as_tensor(done, device=core.device))
+            obs = self._obs()
         return obs, reward, terminated, truncated, info
 
     def state_dict(self) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from hhml.config.loader import config_to_dict, load_config, save_config
 from hhml.config.schema import HHmLConfig
 from hhml.errors import CheckpointError, ConfigError, HHmLError
 from hhml.ml.env.factory import make_vector_env
+from hhml.ml.env.state import RUNNING, TERMINATION_REASONS
 from hhml.ml.rl.base import Agent
 from hhml.ml.training.checkpoint import (
     check_env_checkpointable,
@@ -554,7 +555,10 @@ class Trainer:
             components.close()
             raise
         trainer = cls(cfg, run, components, dist)
-        obs, _ = trainer.envs.reset(seed=cfg.training.seed)
+        # each rank's envs start from their own seed (rank 0: training.seed)
+        obs, _ = trainer.envs.reset(
+            seed=rank_env_seed(cfg.training.seed, trainer.dist, cfg.env.num_envs)
+        )
         trainer.obs = np.asarray(obs, dtype=np.float32)
         trainer.agent.reset_state(None)
         n = cfg.env.num_envs
@@ -704,11 +708,12 @@ class Trainer:
         if isinstance(params, Mapping):
             for name, values in params.items():
                 self.stats.set_last(f"params/{name}", values)
-        reasons = info.get("termination")
-        if reasons is not None:
-            for reason in np.asarray(reasons).reshape(-1):
-                if reason:
-                    self.stats.add_count(f"termination/{reason}", 1)
+        codes = info.get("termination")
+        if codes is not None:
+            # integer codes of one fixed table: the metric keys stay a bounded set
+            for code in np.asarray(codes).reshape(-1):
+                if code != RUNNING:
+                    self.stats.add_count(f"termination/{TERMINATION_REASONS[int(code)]}", 1)
 
     # ---------------------------------------------------------------- evaluation
 

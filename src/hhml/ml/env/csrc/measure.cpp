@@ -1,0 +1,756 @@
+// Per-strip vortex measurement of the Möbius vortex environments (HHmL), OpenMP over strips.
+//
+// For each of N strips (field psi [N, nu, nv] complex, contiguous; ghost [N, nv] = the +u
+// neighbours of the last row with the seam flip and twist applied, as u_plus gives them):
+//   1. plaquette winding numbers, exactly as hhml.core.resonance.vortices.winding_numbers
+//      (a fast sign-exact arctangent decides every plaquette whose angle sum is within
+//      1e-3 turns of an integer; any other plaquette is recomputed with std::atan2 in the
+//      order of the torch code);
+//   2. statistics of all vortices (count, sum |q|, count |q| >= 2, sum of chart charges,
+//      sum of core depths) and the first K vortices in plaquette order: sub-cell position
+//      (8 Newton steps on the bilinear interpolant), seam mapping, chart charge, depth;
+//   3. hexatic order of those K (u-sorted sweep for the nearest neighbours);
+//   4. ages: links to the previous vortices by iterated mutual nearest allowed neighbours.
+// The arithmetic follows the torch code operation by operation (compile with
+// -ffp-contract=off); see hhml/ml/env/measure.py for the definitions.
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+struct Config {
+  int64_t nu, nv, p1, p2, K;
+  bool flip, periodic_v, mobius;
+  double length, half_width, du, dv, tiny, track_distance;
+  int64_t min_points, neighbours, rounds;
+};
+
+// |x| of a complex number, as torch computes it (hypot, correctly rounded in float)
+inline float cabs_t(float re, float im) {
+  return static_cast<float>(std::sqrt(static_cast<double>(re) * re + static_cast<double>(im) * im));
+}
+inline double cabs_t(double re, double im) { return std::hypot(re, im); }
+
+// arctangent with the exact branch of atan2 (signed zeros included), error < 1e-7 rad
+// (Abramowitz & Stegun 4.4.49 on [0, 1]); only used where the result is rounded
+template <typename T>
+inline T atan2_fast(T y, T x) {
+  const T ax = std::fabs(x), ay = std::fabs(y);
+  const bool swap = ay > ax;
+  const T num = swap ? ax : ay, den = swap ? ay : ax;
+  const T t = den > T(0) ? num / den : T(0);
+  const T t2 = t * t;
+  T r = T(-0.0040540580);
+  r = r * t2 + T(0.0218612288);
+  r = r * t2 + T(-0.0559098861);
+  r = r * t2 + T(0.0964200441);
+  r = r * t2 + T(-0.1390853351);
+  r = r * t2 + T(0.1994653599);
+  r = r * t2 + T(-0.3332985605);
+  r = r * t2 + T(0.9999993329);
+  r = r * t;
+  r = swap ? T(kPi / 2) - r : r;
+  r = std::signbit(x) ? T(kPi) - r : r;
+  return std::copysign(r, y);
+}
+
+// x * conj(y), as torch's complex multiply
+template <typename T>
+inline void mul_conj(const T* x, const T* y, T& re, T& im) {
+  re = x[0] * y[0] + x[1] * y[1];
+  im = x[1] * y[0] - x[0] * y[1];
+}
+
+template <typename T>
+inline int64_t to_int(T w) {
+  // torch's float -> int64 conversion of a non-finite value on x86
+  return std::isfinite(w) ? static_cast<int64_t>(w) : std::numeric_limits<int64_t>::min();
+}
+
+// winding number of the plaquette a -> b -> c -> d, exactly as torch.round(sum angle / 2pi)
+template <typename T>
+inline int64_t winding(const T* a, const T* b, const T* c, const T* d) {
+  T pr[4], pi[4];
+  mul_conj(b, a, pr[0], pi[0]);
+  mul_conj(c, b, pr[1], pi[1]);
+  mul_conj(d, c, pr[2], pi[2]);
+  mul_conj(a, d, pr[3], pi[3]);
+  const T two_pi = T(2.0 * kPi);
+  bool finite = true;
+  T total = T(0);
+  for (int k = 0; k < 4; ++k) {
+    finite = finite && std::isfinite(pr[k]) && std::isfinite(pi[k]);
+    total += atan2_fast(pi[k], pr[k]);
+  }
+  const T w = std::nearbyint(total / two_pi);
+  if (finite && std::fabs(total / two_pi - w) <= T(1e-3)) return static_cast<int64_t>(w);
+  // far from an integer (zero or underflowed corners) or non-finite: the torch sequence
+  T exact = ((std::atan2(pi[0], pr[0]) + std::atan2(pi[1], pr[1])) + std::atan2(pi[2], pr[2])) +
+            std::atan2(pi[3], pr[3]);
+  return to_int(std::nearbyint(exact / two_pi));
+}
+
+template <typename T>
+inline T clamp01(T x) {
+  x = x < T(0) ? T(0) : x;  // NaN stays NaN, as torch.clamp
+  return x > T(1) ? T(1) : x;
+}
+
+// Newton steps of hhml.core.resonance.vortices._bilinear_zero, operation by operation
+template <typename T>
+inline void bilinear_zero(const T* f00, const T* f10, const T* f11, const T* f01, T& s_out,
+                          T& t_out) {
+  const T ar = f00[0], ai = f00[1];
+  const T br = f10[0] - f00[0], bi = f10[1] - f00[1];
+  const T cr = f01[0] - f00[0], ci = f01[1] - f00[1];
+  const T dr = ((f00[0] - f10[0]) - f01[0]) + f11[0];
+  const T di = ((f00[1] - f10[1]) - f01[1]) + f11[1];
+  T s = T(0.5), t = T(0.5);
+  for (int it = 0; it < 8; ++it) {
+    const T fr = ((ar + br * s) + cr * t) + (dr * s) * t;
+    const T fi = ((ai + bi * s) + ci * t) + (di * s) * t;
+    const T fsr = br + dr * t, fsi = bi + di * t;
+    const T ftr = cr + dr * s, fti = ci + di * s;
+    T det = fsr * fti - ftr * fsi;
+    det = std::fabs(det) > T(1e-30) ? det : T(1e-30);
+    const T ds = (fr * fti - ftr * fi) / det;
+    const T dt = (fsr * fi - fr * fsi) / det;
+    s = clamp01(s - ds);
+    t = clamp01(t - dt);
+  }
+  s_out = s;
+  t_out = t;
+}
+
+struct Neighbour {
+  double d2;
+  int64_t index;
+  double du, dv;
+};
+
+inline bool before(double d2a, int64_t ia, double d2b, int64_t ib) {
+  return d2a < d2b || (d2a == d2b && ia < ib);
+}
+
+// shortest chart displacement from point i to point j (hexatic_order's image rule: images
+// in the order shift 0, +L, -L (x v shifts on the torus), replaced only by a strictly
+// shorter one)
+inline void chart_displacement(const Config& cfg, double ui, double vi, double uj, double vj,
+                               double& best_d2, double& best_du, double& best_dv) {
+  const double L = cfg.length, w = cfg.half_width;
+  const double flip = cfg.mobius ? -1.0 : 1.0;
+  if (!cfg.periodic_v) {
+    // shift 0 first; the ±L images are at least (L - |du|)^2 away, so they are only
+    // evaluated when that bound does not exclude them
+    const double du = (uj + 0.0) - ui;
+    const double dv = (1.0 * vj + 0.0) - vi;
+    const double d2 = du * du + dv * dv;
+    const double far = L - std::fabs(du);
+    if (std::isfinite(d2) && far > 0.0 && far * far * (1.0 - 1e-12) > d2) {
+      best_d2 = d2;
+      best_du = du;
+      best_dv = dv;
+      return;
+    }
+  }
+  const double shifts[3] = {0.0, L, -L};
+  const double signs[3] = {1.0, flip, flip};
+  const double vshift[3] = {0.0, 2 * w, -2 * w};
+  const int nvs = cfg.periodic_v ? 3 : 1;
+  best_d2 = std::numeric_limits<double>::infinity();
+  best_du = 0.0;
+  best_dv = 0.0;
+  for (int k = 0; k < 3; ++k) {
+    for (int m = 0; m < nvs; ++m) {
+      const double du = (uj + shifts[k]) - ui;
+      const double dv = (signs[k] * vj + vshift[m]) - vi;
+      const double d2 = du * du + dv * dv;
+      if (d2 < best_d2) {
+        best_d2 = d2;
+        best_du = du;
+        best_dv = dv;
+      }
+    }
+  }
+}
+
+// mean |psi_k| of the points (u, v) [n] (u in [0, L)); 0 below min_points
+double hexatic(const Config& cfg, int64_t n, const double* u, const double* v,
+               std::vector<int64_t>& order, std::vector<int64_t>& rank,
+               std::vector<Neighbour>& best) {
+  if (n < cfg.min_points) return 0.0;
+  const int64_t k = cfg.neighbours;
+  const double L = cfg.length;
+  // sort by (u, index): plaquette order is almost u order, so insertion sort is cheap
+  order.resize(n);
+  for (int64_t a = 0; a < n; ++a) {
+    int64_t b = a;
+    while (b > 0 && (u[order[b - 1]] > u[a] || (u[order[b - 1]] == u[a] && order[b - 1] > a))) {
+      order[b] = order[b - 1];
+      --b;
+    }
+    order[b] = a;
+  }
+  rank.resize(n);
+  for (int64_t r = 0; r < n; ++r) rank[order[r]] = r;
+  best.resize(k);
+  const double inf = std::numeric_limits<double>::infinity();
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t m = 0;
+    double worst = inf;
+    auto offer = [&](int64_t j) {
+      double d2, du, dv;
+      chart_displacement(cfg, u[i], v[i], u[j], v[j], d2, du, dv);
+      if (m == k && !before(d2, j, best[k - 1].d2, best[k - 1].index)) return;
+      int64_t pos = m < k ? m++ : k - 1;
+      while (pos > 0 && before(d2, j, best[pos - 1].d2, best[pos - 1].index)) {
+        best[pos] = best[pos - 1];
+        --pos;
+      }
+      best[pos] = Neighbour{d2, j, du, dv};
+      worst = m < k ? inf : best[k - 1].d2;
+    };
+    // forward in u (through the seam at u = L), then backward over the points not seen;
+    // the |du| of the image crossed is a lower bound of the distance
+    const int64_t r0 = rank[i];
+    int64_t seen = 0;
+    for (int64_t step = 1; step < n; ++step) {
+      const int64_t r = r0 + step;
+      const int64_t j = order[r < n ? r : r - n];
+      const double gap = r < n ? (u[j] + 0.0) - u[i] : (u[j] + L) - u[i];
+      if (gap * gap > worst) break;
+      offer(j);
+      ++seen;
+    }
+    for (int64_t step = 1; step < n - seen; ++step) {
+      const int64_t r = r0 - step;
+      const int64_t j = order[r >= 0 ? r : r + n];
+      const double gap = r >= 0 ? -((u[j] + 0.0) - u[i]) : -((u[j] + -L) - u[i]);
+      if (gap * gap > worst) break;
+      offer(j);
+    }
+    // psi_6 = mean of e^{6 i theta} = (du + i dv)^6 / |d|^6 over the neighbours, nearest first
+    double re = 0.0, im = 0.0;
+    for (int64_t a = 0; a < k; ++a) {
+      const Neighbour& nb = best[a];
+      if (!(nb.d2 > 0.0)) {  // coincident points: atan2(0, 0) = 0
+        re += 1.0;
+        continue;
+      }
+      const double x = nb.du, y = nb.dv;
+      const double x2 = x * x - y * y, y2 = 2.0 * x * y;
+      const double x3 = x2 * x - y2 * y, y3 = x2 * y + y2 * x;
+      const double scale = 1.0 / (nb.d2 * nb.d2 * nb.d2);
+      re += (x3 * x3 - y3 * y3) * scale;
+      im += (2.0 * x3 * y3) * scale;
+    }
+    total += std::hypot(re / double(k), im / double(k));
+  }
+  return total / double(n);
+}
+
+// band distance and seam crossing from old point p to new point q (band_displacement rule)
+inline double band_distance(const Config& cfg, double pu, double pv, double qu, double qv,
+                            bool& crosses) {
+  const double L = cfg.length;
+  const double du0 = qu - pu;
+  const double y = -du0 / L;
+  double du_even, du_odd;
+  if (std::fabs(y) < 1.0) {  // chart points: round(y / 2) = 0, floor(y / 2) = -1 or 0
+    du_even = du0 + 0.0 * L;
+    du_odd = du0 + (y < 0.0 ? -1.0 : 1.0) * L;
+  } else {
+    du_even = du0 + 2.0 * std::nearbyint(0.5 * y) * L;
+    du_odd = du0 + (2.0 * std::floor(0.5 * y) + 1.0) * L;
+  }
+  double dv_even = qv - pv;
+  double dv_odd = cfg.mobius ? -qv - pv : dv_even;
+  if (cfg.periodic_v) {
+    const double period = 2.0 * cfg.half_width;
+    dv_even = dv_even - period * std::nearbyint(dv_even / period);
+    dv_odd = dv_odd - period * std::nearbyint(dv_odd / period);
+  }
+  const double de = std::sqrt(du_even * du_even + dv_even * dv_even);
+  const double dd = std::sqrt(du_odd * du_odd + dv_odd * dv_odd);
+  crosses = dd < de;
+  return crosses ? dd : de;
+}
+
+struct Edge {
+  int64_t o, n;
+  double d;
+};
+
+struct Scratch {
+  std::vector<float> rf, imf, absf;  // field rows 0..nu-1 and the ghost row nu (float)
+  std::vector<double> rd, imd, absd;  // (double)
+  std::vector<float> totf;
+  std::vector<double> totd;
+  std::vector<char> finite;
+  std::vector<int64_t> vortex;    // node index i * nv + j of every vortex plaquette
+  std::vector<int64_t> vortex_q;  // its winding number
+  std::vector<int64_t> newton;    // vortices that need a refined position
+  std::vector<float> nf;          // Newton work arrays (float): 8 coefficients + s, t
+  std::vector<double> nd;
+  std::vector<double> u, v;
+  std::vector<int64_t> order, rank;
+  std::vector<Neighbour> best;
+  std::vector<std::vector<int64_t>> cells;
+  std::vector<Edge> edges;
+  std::vector<int64_t> best_old, best_new, link;
+  std::vector<double> best_old_d, best_new_d;
+  std::vector<char> free_old, free_new;
+
+  template <typename T> std::vector<T>& re();
+  template <typename T> std::vector<T>& im();
+  template <typename T> std::vector<T>& mag();
+  template <typename T> std::vector<T>& tot();
+  template <typename T> std::vector<T>& work();
+};
+template <> std::vector<float>& Scratch::re<float>() { return rf; }
+template <> std::vector<double>& Scratch::re<double>() { return rd; }
+template <> std::vector<float>& Scratch::im<float>() { return imf; }
+template <> std::vector<double>& Scratch::im<double>() { return imd; }
+template <> std::vector<float>& Scratch::mag<float>() { return absf; }
+template <> std::vector<double>& Scratch::mag<double>() { return absd; }
+template <> std::vector<float>& Scratch::tot<float>() { return totf; }
+template <> std::vector<double>& Scratch::tot<double>() { return totd; }
+template <> std::vector<float>& Scratch::work<float>() { return nf; }
+template <> std::vector<double>& Scratch::work<double>() { return nd; }
+
+// ages of the new points [nn] from the old slots [K]
+void match(const Config& cfg, int64_t nn, const double* pos, const int64_t* charge,
+           const double* old_pos, const int64_t* old_q, const double* old_age,
+           const bool* old_valid, double dt, double* age, Scratch& sc) {
+  const int64_t K = cfg.K;
+  const double L = cfg.length, td = cfg.track_distance, w = cfg.half_width;
+  // a slightly generous bound for the cheap test: it only skips pairs that are far apart
+  const double td2 = td * td * (1.0 + 1e-9) + 1e-300;
+  for (int64_t n = 0; n < nn; ++n) age[n] = 0.0;
+  sc.edges.clear();
+  auto consider = [&](int64_t o, int64_t n) {
+    const double pu = old_pos[2 * o], pv = old_pos[2 * o + 1];
+    const double qu = pos[2 * n], qv = pos[2 * n + 1];
+    // lower bound of the distance: |du| through the nearest u image, |dv| of either image
+    double du = std::fabs(qu - pu);
+    du = std::min(du, std::fabs(L - du));
+    double dv = std::fabs(qv - pv);
+    if (cfg.mobius) dv = std::min(dv, std::fabs(qv + pv));
+    if (cfg.periodic_v) dv = std::min(dv, std::fabs(2.0 * w - dv));
+    if (du * du + dv * dv > td2) return;
+    bool crosses = false;
+    const double d = band_distance(cfg, pu, pv, qu, qv, crosses);
+    const int64_t moved = (cfg.mobius && crosses) ? -old_q[o] : old_q[o];
+    if (d <= td && moved == charge[n]) sc.edges.push_back(Edge{o, n, d});
+  };
+  // cells along u at least track_distance wide: a link joins the same or adjacent cells
+  const int64_t G = static_cast<int64_t>(std::floor(L / (td * (1.0 + 1e-9))));
+  bool any_old = false;
+  for (int64_t o = 0; o < K; ++o) any_old = any_old || old_valid[o];
+  if (!any_old || nn == 0) return;
+  if (G < 3) {
+    for (int64_t n = 0; n < nn; ++n)
+      for (int64_t o = 0; o < K; ++o)
+        if (old_valid[o]) consider(o, n);
+  } else {
+    const double width = L / double(G);
+    auto cell = [&](double u) {
+      const int64_t c = static_cast<int64_t>(std::floor(u / width)) % G;
+      return c < 0 ? c + G : c;
+    };
+    sc.cells.resize(G);
+    for (auto& c : sc.cells) c.clear();
+    for (int64_t o = 0; o < K; ++o) {
+      if (!old_valid[o]) continue;
+      const double u = old_pos[2 * o];
+      if (std::isfinite(u) && std::fabs(u) < 1e15) sc.cells[cell(u)].push_back(o);
+    }
+    for (int64_t n = 0; n < nn; ++n) {
+      const double u = pos[2 * n];
+      if (!(std::isfinite(u) && std::fabs(u) < 1e15)) continue;
+      const int64_t c = cell(u);
+      for (int64_t dc = -1; dc <= 1; ++dc)
+        for (int64_t o : sc.cells[(c + dc + G) % G]) consider(o, n);
+    }
+  }
+  if (sc.edges.empty()) return;
+  sc.link.assign(nn, -1);
+  sc.free_old.assign(K, 1);
+  sc.free_new.assign(nn, 1);
+  sc.best_old.resize(nn);
+  sc.best_old_d.resize(nn);
+  sc.best_new.resize(K);
+  sc.best_new_d.resize(K);
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t round = 0; round < cfg.rounds; ++round) {
+    for (const Edge& e : sc.edges) {
+      sc.best_new[e.o] = -1;
+      sc.best_new_d[e.o] = inf;
+      sc.best_old[e.n] = -1;
+      sc.best_old_d[e.n] = inf;
+    }
+    for (const Edge& e : sc.edges) {
+      if (!sc.free_old[e.o] || !sc.free_new[e.n]) continue;
+      if (sc.best_new[e.o] < 0 || before(e.d, e.n, sc.best_new_d[e.o], sc.best_new[e.o])) {
+        sc.best_new[e.o] = e.n;
+        sc.best_new_d[e.o] = e.d;
+      }
+      if (sc.best_old[e.n] < 0 || before(e.d, e.o, sc.best_old_d[e.n], sc.best_old[e.n])) {
+        sc.best_old[e.n] = e.o;
+        sc.best_old_d[e.n] = e.d;
+      }
+    }
+    bool any = false;
+    for (const Edge& e : sc.edges) {
+      if (sc.free_new[e.n] && sc.best_old[e.n] == e.o && sc.best_new[e.o] == e.n) {
+        sc.link[e.n] = e.o;
+        sc.free_new[e.n] = 0;
+        sc.free_old[e.o] = 0;
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  for (int64_t n = 0; n < nn; ++n)
+    if (sc.link[n] >= 0) age[n] = old_age[sc.link[n]] + dt;
+}
+
+struct Outputs {
+  int64_t* stats;      // [N, 4]: count, sum |q|, count |q| >= 2, sum chart q
+  double* depth_sum;   // [N]
+  double* hex;         // [N]
+  int64_t* oi;         // [N, K]
+  int64_t* oj;
+  int64_t* charge;
+  double* position;    // [N, K, 2]
+  double* depth;
+  double* age;
+  bool* valid;
+};
+
+// total edge angle of the plaquettes with corners a[j], b[j], b[j + 1], a[j + 1], j < n, by
+// the fast arctangent; `finite` marks plaquettes whose four products are finite
+template <typename T>
+inline void row_totals(const T* ar, const T* ai, const T* br, const T* bi, int64_t n, T* tot,
+                       char* finite) {
+  for (int64_t j = 0; j < n; ++j) {
+    const T a0 = ar[j], a1 = ai[j], b0 = br[j], b1 = bi[j];
+    const T c0 = br[j + 1], c1 = bi[j + 1], d0 = ar[j + 1], d1 = ai[j + 1];
+    const T p0 = b0 * a0 + b1 * a1, q0 = b1 * a0 - b0 * a1;  // b conj(a)
+    const T p1 = c0 * b0 + c1 * b1, q1 = c1 * b0 - c0 * b1;  // c conj(b)
+    const T p2 = d0 * c0 + d1 * c1, q2 = d1 * c0 - d0 * c1;  // d conj(c)
+    const T p3 = a0 * d0 + a1 * d1, q3 = a1 * d0 - a0 * d1;  // a conj(d)
+    tot[j] = ((atan2_fast(q0, p0) + atan2_fast(q1, p1)) + atan2_fast(q2, p2)) +
+             atan2_fast(q3, p3);
+    const T m = std::fabs(p0) + std::fabs(q0) + std::fabs(p1) + std::fabs(q1) + std::fabs(p2) +
+                std::fabs(q2) + std::fabs(p3) + std::fabs(q3);
+    finite[j] = m <= std::numeric_limits<T>::max();  // false for Inf and NaN
+  }
+}
+
+template <typename T>
+void measure_strip(const Config& cfg, int64_t strip, const T* psi, const T* ghost,
+                   const double* old_pos, const int64_t* old_q, const double* old_age,
+                   const bool* old_valid, double dt, const Outputs& out, Scratch& sc) {
+  const int64_t nu = cfg.nu, nv = cfg.nv, P2 = cfg.p2, K = cfg.K;
+  const T* p = psi + strip * nu * nv * 2;
+  const T* g = ghost + strip * nv * 2;
+  // split re / im (rows 0..nu-1 of the field, row nu = ghost) and |psi|
+  std::vector<T>& re = sc.re<T>();
+  std::vector<T>& im = sc.im<T>();
+  std::vector<T>& mag = sc.mag<T>();
+  const int64_t nodes = nu * nv;
+  re.resize(nodes + nv + 1);
+  im.resize(nodes + nv + 1);
+  mag.resize(nodes + nv);
+  for (int64_t k = 0; k < nodes; ++k) {
+    re[k] = p[2 * k];
+    im[k] = p[2 * k + 1];
+  }
+  for (int64_t k = 0; k < nv; ++k) {
+    re[nodes + k] = g[2 * k];
+    im[nodes + k] = g[2 * k + 1];
+  }
+  re[nodes + nv] = T(0);
+  im[nodes + nv] = T(0);
+  double acc = 0.0;
+  for (int64_t k = 0; k < nodes + nv; ++k) mag[k] = cabs_t(re[k], im[k]);
+  for (int64_t k = 0; k < nodes; ++k) acc += static_cast<double>(mag[k] * mag[k]);
+  T rms = std::sqrt(static_cast<T>(acc / double(nodes)));
+  rms = rms < T(cfg.tiny) ? T(cfg.tiny) : rms;
+  const T two_pi = T(2.0 * kPi);
+
+  // winding numbers of the plaquettes (i, j) at flat node index i * nv + j, all rows in
+  // one vectorised pass (the entries j = nv - 1 straddle two rows and are not used), then
+  // the vortex list in plaquette order
+  std::vector<T>& tot = sc.tot<T>();
+  tot.resize(nodes);
+  sc.finite.resize(nodes);
+  row_totals(re.data(), im.data(), re.data() + nv, im.data() + nv, nodes, tot.data(),
+             sc.finite.data());
+  sc.vortex.clear();
+  sc.vortex_q.clear();
+  for (int64_t i = 0; i < cfg.p1; ++i) {
+    const T* ar = re.data() + i * nv;
+    const T* ai = im.data() + i * nv;
+    const T* br = ar + nv;
+    const T* bi = ai + nv;
+    for (int64_t j = 0; j < P2; ++j) {
+      int64_t q;
+      const int64_t k = i * nv + j;
+      const T total = tot[k];
+      const T w = std::nearbyint(total / two_pi);
+      if (j + 1 < nv && sc.finite[k] && std::fabs(total / two_pi - w) <= T(1e-3)) {
+        q = static_cast<int64_t>(w);
+      } else {  // torus wrap column, or not decided by the fast arctangent
+        const int64_t j1 = j + 1 == nv ? 0 : j + 1;
+        const T a[2] = {ar[j], ai[j]}, b[2] = {br[j], bi[j]};
+        const T c[2] = {br[j1], bi[j1]}, d[2] = {ar[j1], ai[j1]};
+        q = winding(a, b, c, d);
+      }
+      if (q != 0) {
+        sc.vortex.push_back(k);
+        sc.vortex_q.push_back(q);
+      }
+    }
+  }
+
+  // statistics and depth of every vortex; the first K (and, on the Möbius band, the
+  // seam row, where the chart charge can flip) also get their refined position
+  const int64_t nvort = static_cast<int64_t>(sc.vortex.size());
+  const int64_t kept = std::min(nvort, K);
+  int64_t count = nvort, sum_abs = 0, multi = 0, net = 0;
+  double depth_sum = 0.0;
+  sc.newton.clear();
+  for (int64_t a = 0; a < nvort; ++a) {
+    const int64_t flat = sc.vortex[a];
+    const int64_t i = flat / nv, j = flat % nv;
+    const int64_t j1 = j + 1 == nv ? 0 : j + 1;
+    const int64_t q = sc.vortex_q[a];
+    const T* m0 = mag.data() + i * nv;
+    const T* m1 = m0 + nv;
+    const T mean_corner = (((m0[j] + m1[j]) + m1[j1]) + m0[j1]) / T(4);
+    const T depth = clamp01(T(1) - mean_corner / rms);
+    sum_abs += q < 0 ? -q : q;
+    multi += (q >= 2 || q <= -2) ? 1 : 0;
+    depth_sum += static_cast<double>(depth);
+    if (a < kept) {
+      const int64_t o = strip * K + a;
+      out.oi[o] = i;
+      out.oj[o] = j;
+      out.depth[o] = static_cast<double>(depth);
+      out.valid[o] = true;
+    }
+    if (a < kept || (cfg.flip && i == nu - 1)) {
+      sc.newton.push_back(a);
+    } else {
+      net += q;
+    }
+  }
+  // Newton steps of _bilinear_zero for the listed vortices, vectorised over vortices
+  const int64_t M = static_cast<int64_t>(sc.newton.size());
+  std::vector<T>& wk = sc.work<T>();
+  wk.resize(10 * M);
+  T *Ar = wk.data(), *Ai = Ar + M, *Br = Ai + M, *Bi = Br + M, *Cr = Bi + M, *Ci = Cr + M,
+    *Dr = Ci + M, *Di = Dr + M, *Sv = Di + M, *Tv = Sv + M;
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t flat = sc.vortex[sc.newton[m]];
+    const int64_t i = flat / nv, j = flat % nv;
+    const int64_t j1 = j + 1 == nv ? 0 : j + 1;
+    const int64_t r0 = i * nv, r1 = r0 + nv;
+    const T f00r = re[r0 + j], f00i = im[r0 + j], f10r = re[r1 + j], f10i = im[r1 + j];
+    const T f11r = re[r1 + j1], f11i = im[r1 + j1], f01r = re[r0 + j1], f01i = im[r0 + j1];
+    Ar[m] = f00r;
+    Ai[m] = f00i;
+    Br[m] = f10r - f00r;
+    Bi[m] = f10i - f00i;
+    Cr[m] = f01r - f00r;
+    Ci[m] = f01i - f00i;
+    Dr[m] = ((f00r - f10r) - f01r) + f11r;
+    Di[m] = ((f00i - f10i) - f01i) + f11i;
+    Sv[m] = T(0.5);
+    Tv[m] = T(0.5);
+  }
+  for (int it = 0; it < 8; ++it) {
+    for (int64_t m = 0; m < M; ++m) {
+      const T s = Sv[m], t = Tv[m];
+      const T fr = ((Ar[m] + Br[m] * s) + Cr[m] * t) + (Dr[m] * s) * t;
+      const T fi = ((Ai[m] + Bi[m] * s) + Ci[m] * t) + (Di[m] * s) * t;
+      const T fsr = Br[m] + Dr[m] * t, fsi = Bi[m] + Di[m] * t;
+      const T ftr = Cr[m] + Dr[m] * s, fti = Ci[m] + Di[m] * s;
+      T det = fsr * fti - ftr * fsi;
+      det = std::fabs(det) > T(1e-30) ? det : T(1e-30);
+      const T ds = (fr * fti - ftr * fi) / det;
+      const T dtt = (fsr * fi - fr * fsi) / det;
+      Sv[m] = clamp01(s - ds);
+      Tv[m] = clamp01(t - dtt);
+    }
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t a = sc.newton[m];
+    const int64_t flat = sc.vortex[a];
+    const int64_t i = flat / nv, j = flat % nv;
+    int64_t q = sc.vortex_q[a];
+    T u = ((static_cast<T>(i) + T(0.5)) + Sv[m]) * T(cfg.du);
+    T v = ((static_cast<T>(j) + T(0.5)) + Tv[m]) * T(cfg.dv) + T(-cfg.half_width);
+    const bool past_seam = u >= T(cfg.length);
+    u = past_seam ? u - T(cfg.length) : u;
+    if (cfg.flip && past_seam) {
+      v = -v;
+      q = -q;
+    }
+    if (cfg.periodic_v) {
+      const T period = T(2 * cfg.half_width);
+      T mod = std::fmod(v + T(cfg.half_width), period);
+      if (mod != T(0) && ((period < T(0)) != (mod < T(0)))) mod += period;
+      v = mod - T(cfg.half_width);
+    }
+    net += q;
+    if (a < kept) {
+      const int64_t o = strip * K + a;
+      out.charge[o] = q;
+      out.position[2 * o] = static_cast<double>(u);
+      out.position[2 * o + 1] = static_cast<double>(v);
+    }
+  }
+  for (int64_t a = kept; a < K; ++a) {
+    const int64_t o = strip * K + a;
+    out.oi[o] = 0;
+    out.oj[o] = 0;
+    out.charge[o] = 0;
+    out.position[2 * o] = 0.0;
+    out.position[2 * o + 1] = 0.0;
+    out.depth[o] = 0.0;
+    out.valid[o] = false;
+  }
+  out.stats[4 * strip + 0] = count;
+  out.stats[4 * strip + 1] = sum_abs;
+  out.stats[4 * strip + 2] = multi;
+  out.stats[4 * strip + 3] = net;
+  out.depth_sum[strip] = depth_sum;
+  // hexatic order of the kept vortices
+  sc.u.resize(kept);
+  sc.v.resize(kept);
+  for (int64_t a = 0; a < kept; ++a) {
+    sc.u[a] = out.position[2 * (strip * K + a)];
+    sc.v[a] = out.position[2 * (strip * K + a) + 1];
+  }
+  out.hex[strip] = hexatic(cfg, kept, sc.u.data(), sc.v.data(), sc.order, sc.rank, sc.best);
+  // ages
+  double* age = out.age + strip * K;
+  match(cfg, kept, out.position + 2 * strip * K, out.charge + strip * K, old_pos + 2 * strip * K,
+        old_q + strip * K, old_age + strip * K, old_valid + strip * K, dt, age, sc);
+  for (int64_t a = kept; a < K; ++a) age[a] = 0.0;
+}
+
+std::vector<torch::Tensor> measure_strips(const torch::Tensor& psi, const torch::Tensor& ghost,
+                                          const torch::Tensor& old_pos,
+                                          const torch::Tensor& old_charge,
+                                          const torch::Tensor& old_age,
+                                          const torch::Tensor& old_valid, const torch::Tensor& dt,
+                                          int64_t K, int64_t topology, double length,
+                                          double half_width, double du, double dv, double tiny,
+                                          double track_distance, int64_t min_points,
+                                          int64_t neighbours, int64_t rounds) {
+  TORCH_CHECK(psi.dim() == 3 && psi.is_contiguous() && psi.device().is_cpu(),
+              "psi must be a contiguous CPU tensor [N, nu, nv]");
+  TORCH_CHECK(psi.scalar_type() == torch::kComplexFloat ||
+                  psi.scalar_type() == torch::kComplexDouble,
+              "psi must be complex64 or complex128");
+  const int64_t N = psi.size(0), nu = psi.size(1), nv = psi.size(2);
+  TORCH_CHECK(ghost.sizes() == torch::IntArrayRef({N, nv}) && ghost.is_contiguous() &&
+                  ghost.scalar_type() == psi.scalar_type(),
+              "ghost must be a contiguous [N, nv] tensor of psi's dtype");
+  TORCH_CHECK(old_pos.sizes() == torch::IntArrayRef({N, K, 2}) &&
+                  old_pos.scalar_type() == torch::kDouble && old_pos.is_contiguous(),
+              "old positions must be contiguous float64 [N, K, 2]");
+  TORCH_CHECK(old_charge.sizes() == torch::IntArrayRef({N, K}) &&
+                  old_charge.scalar_type() == torch::kLong && old_charge.is_contiguous(),
+              "old charges must be contiguous int64 [N, K]");
+  TORCH_CHECK(old_age.sizes() == torch::IntArrayRef({N, K}) &&
+                  old_age.scalar_type() == torch::kDouble && old_age.is_contiguous(),
+              "old ages must be contiguous float64 [N, K]");
+  TORCH_CHECK(old_valid.sizes() == torch::IntArrayRef({N, K}) &&
+                  old_valid.scalar_type() == torch::kBool && old_valid.is_contiguous(),
+              "old valid must be contiguous bool [N, K]");
+  TORCH_CHECK(dt.sizes() == torch::IntArrayRef({N}) && dt.scalar_type() == torch::kDouble &&
+                  dt.is_contiguous(),
+              "dt must be contiguous float64 [N]");
+  TORCH_CHECK(topology >= 0 && topology <= 2, "topology must be 0 (mobius), 1 or 2");
+  TORCH_CHECK(K >= 1 && neighbours >= 1 && min_points > neighbours, "bad sizes");
+  Config cfg{};
+  cfg.nu = nu;
+  cfg.nv = nv;
+  cfg.mobius = topology == 0;
+  cfg.flip = cfg.mobius;
+  cfg.periodic_v = topology == 2;
+  cfg.p1 = nu;
+  cfg.p2 = cfg.periodic_v ? nv : nv - 1;
+  cfg.K = K;
+  cfg.length = length;
+  cfg.half_width = half_width;
+  cfg.du = du;
+  cfg.dv = dv;
+  cfg.tiny = tiny;
+  cfg.track_distance = track_distance;
+  cfg.min_points = min_points;
+  cfg.neighbours = neighbours;
+  cfg.rounds = rounds;
+
+  auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  torch::Tensor stats = torch::empty({N, 4}, i64);
+  torch::Tensor depth_sum = torch::empty({N}, f64);
+  torch::Tensor hex = torch::empty({N}, f64);
+  torch::Tensor oi = torch::empty({N, K}, i64);
+  torch::Tensor oj = torch::empty({N, K}, i64);
+  torch::Tensor charge = torch::empty({N, K}, i64);
+  torch::Tensor position = torch::empty({N, K, 2}, f64);
+  torch::Tensor depth = torch::empty({N, K}, f64);
+  torch::Tensor age = torch::empty({N, K}, f64);
+  torch::Tensor valid = torch::empty({N, K}, torch::TensorOptions().dtype(torch::kBool));
+  Outputs out{stats.data_ptr<int64_t>(), depth_sum.data_ptr<double>(), hex.data_ptr<double>(),
+              oi.data_ptr<int64_t>(),    oj.data_ptr<int64_t>(),        charge.data_ptr<int64_t>(),
+              position.data_ptr<double>(), depth.data_ptr<double>(),   age.data_ptr<double>(),
+              valid.data_ptr<bool>()};
+  const double* op = old_pos.data_ptr<double>();
+  const int64_t* oq = old_charge.data_ptr<int64_t>();
+  const double* oa = old_age.data_ptr<double>();
+  const bool* ov = old_valid.data_ptr<bool>();
+  const double* pdt = dt.data_ptr<double>();
+  const bool single = psi.scalar_type() == torch::kComplexFloat;
+  const float* pf = single ? reinterpret_cast<const float*>(psi.data_ptr()) : nullptr;
+  const float* gf = single ? reinterpret_cast<const float*>(ghost.data_ptr()) : nullptr;
+  const double* pd = single ? nullptr : reinterpret_cast<const double*>(psi.data_ptr());
+  const double* gd = single ? nullptr : reinterpret_cast<const double*>(ghost.data_ptr());
+  {
+    pybind11::gil_scoped_release no_gil;
+#pragma omp parallel
+    {
+      Scratch sc;
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t s = 0; s < N; ++s) {
+        if (single)
+          measure_strip<float>(cfg, s, pf, gf, op, oq, oa, ov, pdt[s], out, sc);
+        else
+          measure_strip<double>(cfg, s, pd, gd, op, oq, oa, ov, pdt[s], out, sc);
+      }
+    }
+  }
+  return {stats, depth_sum, hex, oi, oj, charge, position, depth, age, valid};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("measure_strips", &measure_strips, "per-strip vortex measurement (HHmL)");
+}

@@ -1,0 +1,202 @@
+"""C++/OpenMP kernel for the vortex measurement of the environments (CPU fast path).
+
+:func:`measure_cpu` does on the CPU what the padded torch code of
+:func:`hhml.ml.env.measure.measure_vortices` does on any device — winding numbers,
+statistics of all vortices, positions and depths of the first ``K`` per strip, hexatic
+order and ages — in one pass per strip (OpenMP over the ``B·S`` strips), with work
+∝ plaquettes + n_s·(neighbours found) instead of dense ``[B·S, K, K]`` tensors. Its
+numbers equal the torch code's (same integers, floats to rounding).
+
+The source is ``csrc/measure.cpp``; it is compiled with
+``torch.utils.cpp_extension.load`` on first use (tens of seconds, then cached by torch
+in ``~/.cache/torch_extensions``). If compilation is not possible,
+:data:`KERNEL_STATUS` records why and a warning is logged — never silently — and
+``measure_vortices`` runs the torch code. Set ``HHML_CPP_KERNELS=0`` to disable it.
+
+Public names: :func:`load`, :func:`measure_cpu`, :data:`KERNEL_STATUS`, ``KernelStatus``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from hhml.core.mobius.stack import chart_of
+from hhml.core.resonance.cpp_kernels import _simd_flags
+
+if TYPE_CHECKING:
+    from hhml.core.mobius import MobiusStrip, TokamakStack
+    from hhml.ml.env.measure import VortexMeasurement, VortexTracks
+
+__all__ = ["KERNEL_STATUS", "KernelStatus", "load", "measure_cpu"]
+
+_LOG = logging.getLogger(__name__)
+_SOURCE = Path(__file__).parent / "csrc" / "measure.cpp"
+_LOCK = threading.Lock()
+_TOPOLOGY = {"mobius": 0, "cylinder": 1, "torus": 2}
+
+
+@dataclass
+class KernelStatus:
+    """Whether the kernel is built (``ok``), unavailable (``reason``) or not tried."""
+
+    tried: bool = False
+    ok: bool = False
+    reason: str = ""
+
+
+#: Build state of the measurement kernel.
+KERNEL_STATUS = KernelStatus()
+_MODULE: ModuleType | None = None
+
+
+def load() -> ModuleType | None:
+    """The compiled kernel module, building it on first call; None if unavailable."""
+    global _MODULE
+    with _LOCK:
+        if KERNEL_STATUS.tried:
+            return _MODULE
+        KERNEL_STATUS.tried = True
+        if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
+            KERNEL_STATUS.reason = "disabled by HHML_CPP_KERNELS=0"
+            _LOG.warning("HHmL measurement kernel %s; using the torch code", KERNEL_STATUS.reason)
+            return None
+        try:
+            from torch.utils.cpp_extension import load as build
+
+            simd = _simd_flags()
+            _MODULE = build(
+                name="hhml_env_measure_v1" + ("_avx2" if simd else ""),
+                sources=[str(_SOURCE)],
+                # no FMA contraction: the kernel reproduces the torch code's roundings
+                extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", *simd],
+                extra_ldflags=["-fopenmp"],
+                verbose=False,
+            )
+            KERNEL_STATUS.ok = True
+        except Exception as exc:  # compiler, ninja or headers missing: fall back, loudly
+            KERNEL_STATUS.reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            _LOG.warning(
+                "HHmL measurement kernel unavailable (%s); using the torch code",
+                KERNEL_STATUS.reason,
+            )
+        return _MODULE
+
+
+def measure_cpu(
+    psi: Tensor,
+    lattice: MobiusStrip | TokamakStack,
+    seam_row: Tensor,
+    tracks: VortexTracks,
+    dt: Tensor,
+    *,
+    max_vortices: int,
+    track_distance: float,
+    min_points: int,
+    neighbours: int,
+    rounds: int,
+) -> tuple[VortexMeasurement, VortexTracks]:
+    """The measurement of :func:`~hhml.ml.env.measure.measure_vortices` by the kernel.
+
+    Parameters
+    ----------
+    psi
+        CPU complex field ``[B, S, nu, nv]`` of the lattice's dtype.
+    lattice
+        Its lattice.
+    seam_row
+        ``[B, S, 1, nv]``: the +u neighbours of the last row (seam flip and twist
+        applied, as :func:`~hhml.core.mobius.neighbours.u_plus` gives them).
+    tracks, dt
+        Tracker state ``[B, S, K]`` and time steps float64 ``[B]``.
+    max_vortices, track_distance, neighbours
+        As in ``measure_vortices``.
+    min_points
+        ``max(min_vortices_for_order, neighbours + 1)``.
+    rounds
+        Mutual-nearest-neighbour rounds.
+
+    Returns
+    -------
+    VortexMeasurement, VortexTracks
+        As ``measure_vortices``.
+
+    Raises
+    ------
+    RuntimeError
+        The kernel is not built (callers check :func:`load` first).
+    """
+    from hhml.ml.env.measure import VortexMeasurement, VortexTracks
+
+    module = load()
+    if module is None:
+        raise RuntimeError(f"measurement kernel unavailable: {KERNEL_STATUS.reason}")
+    chart = chart_of(lattice)
+    B, S, nu, nv = (int(n) for n in psi.shape)
+    K, N = max_vortices, B * S
+    f64 = torch.float64
+    ghost = seam_row.to(psi.dtype).reshape(N, nv).contiguous()
+    out = module.measure_strips(
+        psi.reshape(N, nu, nv).contiguous(),
+        ghost,
+        tracks.position.reshape(N, K, 2).contiguous(),
+        tracks.charge.reshape(N, K).contiguous(),
+        tracks.age.reshape(N, K).contiguous(),
+        tracks.valid.reshape(N, K).contiguous(),
+        dt[:, None].expand(B, S).reshape(N).contiguous(),
+        K,
+        _TOPOLOGY[chart.topology],
+        chart.length,
+        chart.half_width,
+        chart.du,
+        chart.dv,
+        float(torch.finfo(chart.u.dtype).tiny),
+        track_distance,
+        min_points,
+        neighbours,
+        rounds,
+    )
+    strip_stats, depth_sum, hexatic, oi, oj, charge, position, depth, age, valid = out
+    strip_stats = strip_stats.reshape(B, S, 4)
+    stats = strip_stats.sum(dim=1).to(f64)
+    count = stats[:, 0]
+    has = count > 0
+    denom = count.clamp_min(1.0)
+    P1, P2 = chart.plaquette_shape
+    plaquettes = float(S * P1 * P2)
+    zero = torch.zeros_like(count)
+    shape = (B, S, K)
+    valid = valid.reshape(shape)
+    age = age.reshape(shape)
+    n_valid = valid.sum(dim=(1, 2)).to(f64)
+    meas = VortexMeasurement(
+        valid=valid,
+        i=oi.reshape(shape),
+        j=oj.reshape(shape),
+        charge=charge.reshape(shape),
+        position=position.reshape(B, S, K, 2),
+        depth=depth.reshape(shape),
+        overflow=strip_stats[..., 0] > K,
+        count=count,
+        vortex_density=count / plaquettes,
+        mean_abs_charge=torch.where(has, stats[:, 1] / denom, zero),
+        multi_charge_fraction=torch.where(has, stats[:, 2] / denom, zero),
+        net_charge_density=torch.where(has, stats[:, 3] / plaquettes, zero),
+        core_depth=torch.where(has, depth_sum.reshape(B, S).sum(dim=1) / denom, zero),
+        hexatic_order=hexatic.reshape(B, S).mean(dim=1),
+        mean_age=torch.where(
+            n_valid > 0, age.sum(dim=(1, 2)) / n_valid.clamp_min(1.0), zero
+        ),
+    )
+    tracks_out = VortexTracks(
+        position=meas.position, charge=meas.charge, age=age, valid=valid
+    )
+    return meas, tracks_out
