@@ -13,6 +13,7 @@ import hhml.ml.env  # noqa: F401  (registers hhml/MobiusVortex-v0)
 from hhml.config import load_config
 from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
+from hhml.ml.env.state import TERMINATION_REASONS
 from hhml.ml.env import (
     CONTROLS,
     OBSERVATION_FEATURES,
@@ -98,7 +99,7 @@ def test_collapsed_field_scores_the_failure_reward_and_terminates() -> None:
             break
     assert terminated
     assert rewards[-1] == -1.0
-    assert info["termination"].startswith("collapsed")
+    assert TERMINATION_REASONS[info["termination"]] == "collapsed"
     assert max(rewards) <= 1.0
 
 
@@ -109,7 +110,7 @@ def test_numerical_blow_up_terminates_with_a_reason() -> None:
     _, reward, terminated, truncated, info = env.step(np.zeros(23))
     assert terminated and not truncated
     assert reward == -1.0
-    assert info["termination"].startswith("numerical instability")
+    assert TERMINATION_REASONS[info["termination"]] == "unstable"
 
 
 def test_vector_env_autoresets_and_reports_final_observations() -> None:

@@ -211,6 +211,11 @@ def _quadratic_features(a0: Tensor, vecs: list[Tensor]) -> Tensor:
     return torch.stack(feats, dim=-1)
 
 
+def _on_grid(feats: Tensor, basis: Tensor) -> Tensor:
+    """``feats [..., F] @ basis [F, n]`` as one 2-D matrix product → ``[..., n]``."""
+    return (feats.reshape(-1, feats.shape[-1]) @ basis).reshape(*feats.shape[:-1], -1)
+
+
 def _quadratic_basis(c: Tensor) -> Tensor:
     """Rows ``[1, 2c_k, c_k c_l (×2 if k < l)]`` so that ``features @ basis``
     is ``|a0 + Σ_k c_k f_k|²``; ``c`` is ``[n, K]``, the result ``[F, n]``."""
@@ -350,8 +355,8 @@ class MillerBandGeometry:
         B, S, nu, nv = aspect.shape[0], self.strips, self.nu, self.nv
         frame = self._frames(aspect, kappa, delta)
         feats = self._metric_features(frame)
-        root = torch.sqrt(feats[:, :nu] @ self._metric_all)  # √g_uu: v centres, v faces
-        a_face = torch.rsqrt(feats[:, nu:] @ self._metric_centre)  # √(g_vv/g_uu), u faces
+        root = torch.sqrt(_on_grid(feats[:, :nu], self._metric_all))  # √g_uu: v centres, v faces
+        a_face = torch.rsqrt(_on_grid(feats[:, nu:], self._metric_centre))  # √(g_vv/g_uu), u faces
         shape = (B, S, nu)
         return BandMetric(
             root[..., :nv].reshape(*shape, nv),
@@ -385,21 +390,19 @@ class MillerBandGeometry:
         frame = self._frames(aspect, kappa, delta)
         feats = self._metric_features(frame)
         shape = (B, S, nu)
-        g_c = (feats[:, :nu] @ self._metric_centre).reshape(*shape, nv)
-        g_u = (feats[:, nu:] @ self._g_u_faces).reshape(*shape, nv)  # × Δu⁴
-        g_v = (feats[:, :nu] @ self._g_v_faces).reshape(*shape, nv + 1)  # ÷ Δv⁴
+        g_c = _on_grid(feats[:, :nu], self._metric_centre).reshape(*shape, nv)
+        g_u = _on_grid(feats[:, nu:], self._g_u_faces).reshape(*shape, nv)  # × Δu⁴
+        g_v = _on_grid(feats[:, :nu], self._g_v_faces).reshape(*shape, nv + 1)  # ÷ Δv⁴
         # each face value is shared by the two cells it separates (seam-aware for u)
         g_u_minus = u_minus(g_u, self.topology == "mobius")
         if self.topology == "torus":
             g_v_minus = torch.cat([g_v[..., -1:], g_v[..., 1:-1]], dim=-1)
         else:
             g_v_minus = g_v[..., :-1]
-        coefficients = (
-            (g_u * g_c).rsqrt_(),
-            (g_u_minus * g_c).rsqrt_(),
-            (g_v[..., 1:] / g_c).sqrt_(),
-            (g_v_minus / g_c).sqrt_(),
-        )
+        # in-place where a buffer is no longer needed (fewer large allocations)
+        c_v_plus = (g_v[..., 1:] / g_c).sqrt_()
+        c_v_minus = (g_v_minus / g_c).sqrt_()
+        coefficients = (g_u.mul_(g_c).rsqrt_(), g_u_minus.mul_(g_c).rsqrt_(), c_v_plus, c_v_minus)
         area = g_c.sqrt_().mul_(self.du * self.dv)
         return LaplacianGeometry(coefficients, area, self._distances(frame, B))
 
@@ -421,7 +424,7 @@ class MillerBandGeometry:
         )
         # rounding can leave −1e-16 where two strips touch; such geometry is rejected
         # by the ensemble's aspect check, so the clamp never changes a valid distance
-        return (feats @ self._distance_basis).clamp_min_(0.0).sqrt_()
+        return _on_grid(feats, self._distance_basis).clamp_min_(0.0).sqrt_()
 
     def points(self, aspect: Tensor, kappa: Tensor, delta: Tensor) -> Tensor:
         """Embedded cell centres in Cartesian coordinates, ``[B, S, nu, nv, 3]``."""
@@ -447,12 +450,12 @@ class MillerBandGeometry:
         B = aspect.shape[0]
         if self.topology != "torus":
             return torch.zeros_like(aspect)
-        nu, nv = self.nu, self.nv
+        nu = self.nu
         frame = self._frames(aspect, kappa, delta)
         feats = self._metric_features(frame)
         g_uv = (self.k * self.half_width / math.pi) * frame.tau.abs()  # [B·S, 2nu]
-        ratio_c = g_uv[:, :nu, None] * torch.rsqrt(feats[:, :nu] @ self._metric_all)
-        ratio_f = g_uv[:, nu:, None] * torch.rsqrt(feats[:, nu:] @ self._metric_centre)
+        ratio_c = g_uv[:, :nu, None] * torch.rsqrt(_on_grid(feats[:, :nu], self._metric_all))
+        ratio_f = g_uv[:, nu:, None] * torch.rsqrt(_on_grid(feats[:, nu:], self._metric_centre))
         return torch.cat([ratio_c.reshape(B, -1), ratio_f.reshape(B, -1)], dim=1).amax(dim=1)
 
 

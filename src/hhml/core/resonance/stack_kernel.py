@@ -17,12 +17,13 @@ step of this equation is computed by
   is one pass per strip that forms ``ψ + a·k`` on the fly and accumulates the RK4 sum;
   ``Δ(Δψ)`` is formed in the same pass (the stencil never leaves a strip), only for envs
   with ``f_b ≠ 0`` — decided in C++, per env. Threads take whole envs (all four stages
-  back to back, in cache) when ``B`` ≥ the thread count, else strips ``(b, s)`` stage by
-  stage. It is compiled with ``torch.utils.cpp_extension.load`` on first use (about a
-  minute, then cached by torch in ``~/.cache/torch_extensions``). It returns None where it
-  does not apply (non-CPU, non-contiguous, arguments outside the contract below) or cannot
-  be built; the reason is recorded in :data:`STACK_STATUS` (and a failed build is logged)
-  — never silently. Set ``HHML_CPP_KERNELS=0`` to disable it.
+  back to back, in cache); only with fewer envs than threads and ≥ 2¹⁶ nodes do they share
+  the strips ``(b, s)`` stage by stage. It is compiled with
+  ``torch.utils.cpp_extension.load`` on first use (about a minute, then cached by torch in
+  ``~/.cache/torch_extensions``). It returns None where it does not apply (non-CPU,
+  non-contiguous, arguments outside the contract below) or cannot be built; the reason is
+  recorded in :data:`STACK_STATUS` (and a failed build is logged) — never silently. Set
+  ``HHML_CPP_KERNELS=0`` to disable it.
 
 Argument contract (both functions; ``R`` is the real dtype of ``psi``'s precision)
     psi

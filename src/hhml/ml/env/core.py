@@ -239,12 +239,6 @@ class MobiusVortexCore:
             changes: dict[str, Any] = {k: float(row[_INDEX[k]]) for k in _DYNAMICS}
             changes["boundary_winding"] = round(changes["boundary_winding"])
             params.append(dataclasses.replace(base, **changes))
-        seeding = hi[_INDEX["pair_seeding"]] * self.cfg.simulation.dt
-        if seeding > 1.0:
-            raise ConfigError(
-                f"controls.pair_seeding_high × simulation.dt = {seeding:g} > 1: at most one "
-                "pair can be seeded per simulator step; lower controls.pair_seeding_high or dt"
-            )
         try:
             ens = LatticeEnsemble(
                 16, lat.strips, lat.nu, lat.nv, **self._geometry(worst), **self._lattice_kwargs  # type: ignore[arg-type]
@@ -255,6 +249,12 @@ class MobiusVortexCore:
                 f"simulation.dt = {self.cfg.simulation.dt:g} is not stable over the control "
                 f"ranges (largest diffusion, filter, coupling, pinning): {exc}"
             ) from None
+        seeding = hi[_INDEX["pair_seeding"]] * self.cfg.simulation.dt
+        if seeding > 1.0:
+            raise ConfigError(
+                f"controls.pair_seeding_high × simulation.dt = {seeding:g} > 1: at most one "
+                "pair can be seeded per simulator step; lower controls.pair_seeding_high or dt"
+            )
 
     def _apply(self, values: Tensor) -> None:
         """Control values ``[B, 23]`` → ensemble geometry and simulator parameters."""

@@ -22,8 +22,8 @@ What is mapped (gymnasium same-step autoreset → SB3 conventions):
   (nested dicts kept: ``infos[i]["reward_terms"]["density"]`` is a float); gymnasium's
   ``_name`` masks decide which envs get ``name``.
 - ``seed(s)`` takes effect at the next ``reset()``, which then calls
-  ``reset(seed=s)`` on the batched env (env ``k`` gets ``s + k``; the simulator's noise
-  generator is re-seeded too).
+  ``reset(seed=s)`` on the batched env (the Möbius env seeds its generators from ``s``;
+  a gymnasium ``SyncVectorEnv`` gives env ``k`` the seed ``s + k``).
 - The envs have no separate Python objects: ``get_attr`` answers only the attributes
   shared by every env (:data:`SHARED_ATTRIBUTES`); ``set_attr``, ``env_method``,
   ``render`` and ``get_images`` raise :class:`SB3AdapterError`.
@@ -92,6 +92,11 @@ SHARED_ATTRIBUTES: tuple[str, ...] = ("render_mode", "observation_space", "actio
 
 #: Keys of the gymnasium step ``info`` that the adapter consumes itself.
 _AUTORESET_KEYS = frozenset({"final_obs", "_final_obs", "final_info", "_final_info"})
+
+
+def _random_seed() -> int:
+    """A seed from numpy's global generator (what SB3 does for ``seed(None)``)."""
+    return int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))
 
 
 def _batched(value: Any) -> Any:
@@ -171,8 +176,8 @@ class MobiusVortexSB3VecEnv(VecEnv):  # type: ignore[misc]
         The batched environment (``num_envs = N``); the adapter owns it and
         :meth:`close` closes it.
     seed
-        Seed of the first :meth:`reset` (env ``k`` gets ``seed + k``); ``None``: the
-        batched env's own state decides.
+        Seed of the first :meth:`reset` (passed as ``venv.reset(seed=seed)``); ``None``:
+        the first reset continues the batched env's own random streams.
 
     Attributes
     ----------
@@ -227,7 +232,9 @@ class MobiusVortexSB3VecEnv(VecEnv):  # type: ignore[misc]
         device
             Torch device of the simulation.
         seed
-            Seed of the first :meth:`reset` (env ``k`` gets ``seed + k``).
+            Seed of the batched env's construction and of the first :meth:`reset`;
+            ``None`` draws one from numpy's global generator (as SB3's ``seed(None)``
+            does), so unseeded runs differ.
 
         Raises
         ------
@@ -235,9 +242,9 @@ class MobiusVortexSB3VecEnv(VecEnv):  # type: ignore[misc]
             Invalid ``num_envs`` or config.
         """
         cfg = default_env_config() if config is None else config
-        # make_vector_env does not reset; the adapter's first reset() applies ``seed``
-        venv = make_vector_env(cfg, num_envs, 0 if seed is None else seed, device)
-        return cls(venv, seed=seed)
+        if seed is None:
+            seed = _random_seed()
+        return cls(make_vector_env(cfg, num_envs, seed, device), seed=seed)
 
     # ------------------------------------------------------------ reset / step
     def reset(self) -> npt.NDArray[Any]:
@@ -320,17 +327,18 @@ class MobiusVortexSB3VecEnv(VecEnv):  # type: ignore[misc]
         self.venv.close()
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
-        """Seed of the next :meth:`reset`: env ``k`` gets ``seed + k``.
+        """Seed of the next :meth:`reset` (``venv.reset(seed=seed)``).
 
         ``None`` draws a seed from numpy's global generator (as SB3's ``VecEnv`` does).
 
         Returns
         -------
         list of int
-            The per-env seeds ``[seed, seed + 1, ...]``.
+            SB3's per-env convention ``[seed, seed + 1, ...]`` (what a ``SyncVectorEnv``
+            uses; the Möbius env derives every env's stream from ``seed``).
         """
         if seed is None:
-            seed = int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))
+            seed = _random_seed()
         self._pending_seed = int(seed)
         self._seeds = [self._pending_seed + k for k in range(self.num_envs)]
         return list(self._seeds)

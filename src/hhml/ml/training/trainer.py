@@ -445,6 +445,17 @@ def _load_rank_checkpoint(path: Path, dist: DistContext) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- trainer
 
 
+def first_observation(
+    envs: gym.vector.VectorEnv, cfg: HHmLConfig, dist: DistContext
+) -> FloatArray:
+    """Reset the training envs for the first time: each rank from its own seed
+    (:func:`~hhml.ml.training.distributed.rank_env_seed`; rank 0 uses
+    ``training.seed``), so that the ranks of a ``--nproc`` run collect different
+    experience. Returns the observations ``[num_envs, obs_dim]`` float32."""
+    obs, _ = envs.reset(seed=rank_env_seed(cfg.training.seed, dist, cfg.env.num_envs))
+    return np.asarray(obs, dtype=np.float32)
+
+
 class Trainer:
     """Trains an agent on a vector env and writes a run directory (DESIGN §7).
 
@@ -555,11 +566,7 @@ class Trainer:
             components.close()
             raise
         trainer = cls(cfg, run, components, dist)
-        # each rank's envs start from their own seed (rank 0: training.seed)
-        obs, _ = trainer.envs.reset(
-            seed=rank_env_seed(cfg.training.seed, trainer.dist, cfg.env.num_envs)
-        )
-        trainer.obs = np.asarray(obs, dtype=np.float32)
+        trainer.obs = first_observation(trainer.envs, cfg, trainer.dist)
         trainer.agent.reset_state(None)
         n = cfg.env.num_envs
         trainer.state.episode_returns = [0.0] * n

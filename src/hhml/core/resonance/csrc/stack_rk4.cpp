@@ -15,8 +15,8 @@
 // global pre-pass is needed. The coupling forms y of strips s +- 1 on the fly. F is added
 // into the RK4 sum and kept as k for the next stage; the last stage writes
 // psi + dt/6 (k1 + 2k2 + 2k3 + k4) straight into the output. Stage n of env b needs only
-// stage n - 1 of env b, so with at least as many envs as threads every thread runs all
-// four stages of its envs back to back in cache (env-major); with fewer envs the stages are
+// stage n - 1 of env b, so threads run all four stages of whole envs back to back in cache
+// (env-major); with fewer envs than threads and large strips the stages are instead
 // parallel passes over the strips (b, s) with a barrier between them (stage-major).
 // Scratch (planar psi, two k buffers, the sum) is allocated once per call.
 //
@@ -146,6 +146,8 @@ struct Stage {
   int time;    // 0: t, 1: t + dt/2, 2: t + dt
 };
 constexpr Stage kStages[4] = {{-1, 0, 0, 0}, {0, 1, 1, 1}, {1, 0, 1, 1}, {0, -1, 2, 2}};
+// below this many nodes in all, the stage-major schedule (4 barriers) does not pay
+constexpr int64_t kStageMajorNodes = 1 << 16;
 
 // Planar [S, 2, nu, nv] blocks of one env: psi, k_prev (or null), k_new (or null), RK4 sum.
 template <typename T>
@@ -327,10 +329,10 @@ inline void to_planar(T* __restrict__ dst, const T* __restrict__ psi, int64_t co
 }
 
 // Two schedules, same arithmetic:
-//  - env-major (B >= threads): each thread takes whole envs and runs the four stages of an
-//    env back to back on a thread-local [4, S, 2, nu, nv] block, which stays in cache;
-//  - stage-major (few envs): each stage is a parallel pass over the strips (b, s) with a
-//    barrier between stages, on a shared [4, B, S, 2, nu, nv] scratch.
+//  - env-major: each thread takes whole envs and runs the four stages of an env back to
+//    back on a thread-local [4, S, 2, nu, nv] block, which stays in cache;
+//  - stage-major (fewer envs than threads, large strips): each stage is a parallel pass
+//    over the strips (b, s) with a barrier between stages, on a shared scratch.
 template <typename T>
 void step(const Problem<T>& P, T* out, double t, double dt) {
   const int64_t B = P.B, S = P.S, nu = P.nu, nv = P.nv, n = nu * nv;
@@ -350,14 +352,18 @@ void step(const Problem<T>& P, T* out, double t, double dt) {
   StageConst<T> consts[4];
   for (int k = 0; k < 4; ++k)
     consts[k] = {coef_a[kStages[k].time], T(dt / 6.0), rot.data() + 2 * kStages[k].time * B};
-  if (B >= at::get_num_threads()) {
-#pragma omp parallel
+  // env-major unless there are fewer envs than threads and enough nodes to pay for the
+  // barriers between stages; tiny single-env problems run on the calling thread
+  const int64_t threads = at::get_num_threads();
+  if (B >= threads || B * S * n < kStageMajorNodes) {
+#pragma omp parallel if (B > 1)
     {
       Buffers<T> w(nu, nv);
       std::vector<T> local(static_cast<size_t>(4 * env));
       T* slot[4] = {local.data(), local.data() + env, local.data() + 2 * env,
                     local.data() + 3 * env};  // psi, k (two slots), sum
-#pragma omp for schedule(static)
+      // dynamic: a thread that is descheduled (shared cores) does not hold up the others
+#pragma omp for schedule(dynamic, 1)
       for (int64_t b = 0; b < B; ++b) {
         to_planar<T>(slot[0], P.psi + b * env, S, n);
         for (int k = 0; k < 4; ++k) {
