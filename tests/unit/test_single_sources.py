@@ -43,7 +43,7 @@ TABLE_FILE = REPO / "src" / "hhml" / "config" / "controls.py"
 FACTORY_FILE = REPO / "src" / "hhml" / "core" / "factory.py"
 #: Files that still build an env lattice from ``cfg.lattice`` by hand (being rewritten by
 #: others); empty this once they call :func:`hhml.core.factory.ensemble_from_config`.
-PENDING_LATTICE_BUILDERS = {"src/hhml/ml/env/core.py"}
+PENDING_LATTICE_BUILDERS: set[str] = set()
 
 C128 = torch.complex128
 SMALL = ["lattice.nu=16", "lattice.nv=6", "simulation.device=cpu", "simulation.dtype=complex128"]

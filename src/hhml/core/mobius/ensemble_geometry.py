@@ -213,7 +213,7 @@ def _quadratic_features(a0: Tensor, vecs: list[Tensor]) -> Tensor:
 
 def _on_grid(feats: Tensor, basis: Tensor) -> Tensor:
     """``feats [..., F] @ basis [F, n]`` as one 2-D matrix product → ``[..., n]``."""
-    return (feats.reshape(-1, feats.shape[-1]) @ basis).reshape(*feats.shape[:-1], -1)
+    return (feats.reshape(-1, feats.shape[-1]) @ basis).reshape(*feats.shape[:-1], basis.shape[1])
 
 
 def _quadratic_basis(c: Tensor) -> Tensor:
@@ -311,10 +311,16 @@ class MillerBandGeometry:
         """Frames of all ``B·S`` centrelines at :attr:`phi` (``P = 2nu``)."""
         S, w = self.strips, self.half_width
         B = aspect.shape[0]
-        major = (aspect * w).repeat_interleave(S)
-        minor = self._minor.repeat(B)
+
+        def per_strip(x: Tensor) -> Tensor:  # [B] → [B·S], element-major
+            return x.reshape(B, 1).expand(B, S).reshape(B * S)
+
         return miller_frame(
-            self.phi, major, minor, kappa.repeat_interleave(S), delta.repeat_interleave(S)
+            self.phi,
+            per_strip(aspect * w),
+            self._minor.reshape(1, S).expand(B, S).reshape(B * S),
+            per_strip(kappa),
+            per_strip(delta),
         )
 
     def _metric_features(self, frame: CentrelineFrame) -> Tensor:

@@ -41,8 +41,10 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
+from hhml.config.controls import CONTROL_INDEX as _INDEX
+from hhml.config.controls import LATTICE_CONTROLS as _GEOMETRY
 from hhml.config.schema import HHmLConfig, LatticeConfig, SimulationConfig
-from hhml.core.mobius import LatticeEnsemble
+from hhml.core.factory import ensemble_from_config
 from hhml.core.resonance import Simulator, detect_vortices
 from hhml.core.resonance.simulator import TENSOR_PARAMETERS
 from hhml.errors import ConfigError, NumericalInstabilityError
@@ -52,7 +54,6 @@ from hhml.ml.env.measure import measure_vortices
 from hhml.ml.env.observables import berry_dennis_density, moment_tensors
 from hhml.ml.env.rewards import combine, reward_terms
 from hhml.ml.env.state import COLLAPSED, RUNNING, UNSTABLE, EnvState
-from hhml.utils import resolve_complex_dtype
 
 __all__ = ["OBSERVATION_FEATURES", "MobiusVortexCore", "StepOutput", "default_env_config"]
 
@@ -78,8 +79,6 @@ OBSERVATION_FEATURES: tuple[tuple[str, str], ...] = (
 #: Every observation entry is clipped to [−OBS_BOUND, OBS_BOUND] (NaN → 0).
 OBS_BOUND = 1e6
 
-_INDEX = {c.name: k for k, c in enumerate(CONTROLS)}
-_GEOMETRY = ("aspect", "kappa", "delta", "coupling_range", "twist")
 _DYNAMICS = tuple(c.name for c in CONTROLS if c.section == "dynamics")
 assert set(_DYNAMICS) == set(TENSOR_PARAMETERS)
 
@@ -167,21 +166,9 @@ class MobiusVortexCore:
         self.defaults: FloatArray = self.controls.defaults(cfg)
         self.obs_dim = len(OBSERVATION_FEATURES) + len(CONTROLS)
         lat, sim_cfg = cfg.lattice, cfg.simulation
-        self._lattice_kwargs = dict(
-            strip_spacing=lat.strip_spacing,
-            length=lat.length,
-            half_width=lat.half_width,
-            topology=lat.topology,
-            edge=lat.edge,
-            metric=lat.metric,
-            dtype=resolve_complex_dtype(sim_cfg.dtype),
-            device=self.device,
-        )
         self._check_stability()
         defaults = np.tile(self.defaults, (B, 1))
-        self.lattice = LatticeEnsemble(
-            B, lat.strips, lat.nu, lat.nv, **self._geometry(defaults), **self._lattice_kwargs  # type: ignore[arg-type]
-        )
+        self.lattice = ensemble_from_config(cfg, defaults, device=self.device)
         self.sim = Simulator(
             self.lattice,
             cfg.dynamics,
@@ -210,14 +197,9 @@ class MobiusVortexCore:
         self._apply(self.state.values)
 
     # -------------------------------------------------------------- set-up
-    @staticmethod
-    def _geometry(values: FloatArray) -> dict[str, FloatArray]:
-        return {k: values[:, _INDEX[k]].copy() for k in _GEOMETRY}
-
     def _check_stability(self) -> None:
         """The default dt must be stable everywhere in the control box: build the
         worst corners once and let the simulator's stability check decide."""
-        lat = self.cfg.lattice
         lo, hi = self.controls.low, self.controls.high
         corners = np.array(
             [
@@ -240,9 +222,7 @@ class MobiusVortexCore:
             changes["boundary_winding"] = round(changes["boundary_winding"])
             params.append(dataclasses.replace(base, **changes))
         try:
-            ens = LatticeEnsemble(
-                16, lat.strips, lat.nu, lat.nv, **self._geometry(worst), **self._lattice_kwargs  # type: ignore[arg-type]
-            )
+            ens = ensemble_from_config(self.cfg, worst, device=self.device)
             Simulator(ens, params, dt=self.cfg.simulation.dt, batch=16, initial="zero")
         except NumericalInstabilityError as exc:
             raise ConfigError(
