@@ -1,99 +1,190 @@
-"""Environment throughput: env-steps/s of the Möbius vortex environment, 1 vs N envs.
+"""Environment throughput: env-steps/s of the batched Möbius vortex env, new vs old code.
 
-Times ``MobiusVortexVecEnv.step`` with uniformly random actions (seeded) on the default
-environment config (two embedded 48 × 12 strips, 5 simulator steps per env step), for
-``num_envs`` = 1 and 16 (or ``--envs``), in one process, after a warm-up. Also reports the
-single ``MobiusVortexEnv`` (the gymnasium id).
+Times ``MobiusVortexVecEnv.step`` (NumPy in and out, same-step autoreset) with seeded
+uniformly random actions on the default environment config (two embedded 48 × 12 strips,
+5 RK4 steps of dt = 0.1 per env step) for each ``--envs`` value, after a warm-up, and
+reports the median time per step, env-steps/s and the ratio to the 1-env rate.
+
+With ``--baseline COMMIT`` the package as it was at that commit is extracted from git
+into a temporary directory, renamed ``hhml_baseline`` (imports rewritten) and timed in
+the same process, interleaved with the current code round by round (old block, new
+block, old, new, ...), so both see the same machine load; the table then gives the
+new/old ratio per size. ``--profile`` adds the share of the step spent in the PDE
+integration (``Simulator.advance``) for the current code, measured by timing that call
+separately in the same steps.
 
 Usage::
 
-    python benchmarks/bench_env.py [--envs 1 16] [--steps 60] [--threads T] [--json PATH]
+    python benchmarks/bench_env.py [--envs 1 8 32 128] [--steps 20] [--rounds 3]
+        [--threads T] [--baseline 3c872e4] [--profile] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-import hhml.ml.env  # noqa: F401  (registers the gymnasium id)
+import hhml
 from hhml.ml.env import MobiusVortexVecEnv, default_env_config
 
-
-def time_vector_env(num_envs: int, steps: int, seed: int = 0) -> dict[str, float]:
-    """Median and best seconds per ``step`` of ``num_envs`` batched envs."""
-    envs = MobiusVortexVecEnv(default_env_config(), num_envs=num_envs)
-    envs.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    actions = rng.uniform(-1, 1, (steps + 5, num_envs, 23)).astype(np.float32)
-    for a in actions[:5]:
-        envs.step(a)
-    times = []
-    for a in actions[5:]:
-        t0 = time.perf_counter()
-        envs.step(a)
-        times.append(time.perf_counter() - t0)
-    med = float(np.median(times))
-    return {
-        "num_envs": num_envs,
-        "median_s_per_step": med,
-        "best_s_per_step": float(np.min(times)),
-        "env_steps_per_s": num_envs / med,
-    }
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def time_single_env(steps: int, seed: int = 0) -> dict[str, float]:
-    """Seconds per step of ``gym.make("hhml/MobiusVortex-v0")``."""
-    env = gym.make("hhml/MobiusVortex-v0")
-    env.reset(seed=seed)
-    env.action_space.seed(seed)
-    for _ in range(5):
-        env.step(env.action_space.sample())
-    times = []
-    for _ in range(steps):
-        a = env.action_space.sample()
-        t0 = time.perf_counter()
-        _, _, term, trunc, _ = env.step(a)
-        times.append(time.perf_counter() - t0)
-        if term or trunc:
-            env.reset()
-    med = float(np.median(times))
-    return {"median_s_per_step": med, "env_steps_per_s": 1.0 / med}
+def load_baseline(commit: str, workdir: Path) -> ModuleType:
+    """Import the ``hhml`` package of ``commit`` as ``hhml_baseline``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "src/hhml"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+    src = workdir / "src" / "hhml"
+    dst = workdir / "hhml_baseline"
+    src.rename(dst)
+    pattern = re.compile(r"\bhhml(?=[. ])")
+    for path in dst.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(pattern.sub("hhml_baseline", text), encoding="utf-8")
+    sys.path.insert(0, str(workdir))
+    importlib.import_module("hhml_baseline.ml.env")
+    return importlib.import_module("hhml_baseline.ml.env.vector")
+
+
+class Contender:
+    """One env implementation at one size, stepped in blocks."""
+
+    def __init__(self, name: str, cls: Any, cfg: Any, num_envs: int, seed: int) -> None:
+        self.name = name
+        self.num_envs = num_envs
+        self.env = cls(cfg, num_envs=num_envs)
+        self.env.reset(seed=seed)
+        self.rng = np.random.default_rng(seed)
+        self.times: list[float] = []
+        self.pde: list[float] = []
+
+    def block(self, steps: int, record: bool, profile: bool) -> None:
+        sim = getattr(getattr(self.env, "core", None), "sim", None)
+        advance = getattr(sim, "advance", None) if profile else None
+        spent = [0.0]
+        if advance is not None:
+
+            def timed(n: int) -> Any:
+                t0 = time.perf_counter()
+                out = advance(n)
+                spent[0] += time.perf_counter() - t0
+                return out
+
+            sim.advance = timed  # type: ignore[union-attr]
+        try:
+            for _ in range(steps):
+                a = self.rng.uniform(-1.0, 1.0, (self.num_envs, 23)).astype(np.float32)
+                spent[0] = 0.0
+                t0 = time.perf_counter()
+                self.env.step(a)
+                dt = time.perf_counter() - t0
+                if record:
+                    self.times.append(dt)
+                    if advance is not None:
+                        self.pde.append(spent[0] / dt)
+        finally:
+            if advance is not None:
+                del sim.advance  # type: ignore[union-attr]
+
+    def summary(self) -> dict[str, float]:
+        med = float(np.median(self.times))
+        out = {
+            "num_envs": self.num_envs,
+            "median_s_per_step": med,
+            "env_steps_per_s": self.num_envs / med,
+            "samples": len(self.times),
+        }
+        if self.pde:
+            out["pde_share"] = float(np.median(self.pde))
+        return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--envs", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--envs", type=int, nargs="+", default=[1, 8, 32, 128])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline", default=None, help="git commit of the old code")
+    parser.add_argument("--profile", action="store_true", help="PDE share of the new step")
     parser.add_argument("--json", default=None, help="write the results to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    cfg = default_env_config()
+    tmp = tempfile.TemporaryDirectory()
+    old_cls = None
+    if args.baseline:
+        old_cls = load_baseline(args.baseline, Path(tmp.name)).MobiusVortexVecEnv
+        old_cfg_mod = importlib.import_module("hhml_baseline.ml.env.core")
     results: dict[str, Any] = {
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        "hhml": hhml.__version__,
         "threads": args.threads,
-        "single_env": time_single_env(args.steps),
-        "vector": [time_vector_env(n, args.steps) for n in args.envs],
+        "baseline": args.baseline,
+        "new": [],
+        "old": [],
     }
-    single = results["single_env"]
-    print(f"gym.make('hhml/MobiusVortex-v0'): {single['median_s_per_step'] * 1e3:.1f} ms/step")
-    base = results["vector"][0]["env_steps_per_s"]
-    print(f"{'num_envs':>8} {'ms/step':>9} {'env-steps/s':>12} {'× 1 env':>8}")
-    for row in results["vector"]:
-        print(
+    for n in args.envs:
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        new = Contender("new", MobiusVortexVecEnv, cfg, n, seed=0)
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        contenders = [new]
+        if old_cls is not None:
+            contenders.append(Contender("old", old_cls, old_cfg_mod.default_env_config(), n, 0))
+        for c in contenders:
+            c.block(args.warmup, record=False, profile=False)
+        for _ in range(args.rounds):
+            for c in contenders:
+                c.block(args.steps, record=True, profile=args.profile and c is new)
+        row = new.summary()
+        row["peak_rss_growth_mib"] = (rss1 - rss0) / 1024.0
+        results["new"].append(row)
+        if old_cls is not None:
+            results["old"].append(contenders[1].summary())
+        del contenders, new
+    base = results["new"][0]["env_steps_per_s"]
+    header = f"{'num_envs':>8} {'ms/step':>9} {'env-steps/s':>12} {'× 1 env':>8}"
+    if old_cls is not None:
+        header += f" {'old ms/step':>12} {'old steps/s':>12} {'new/old':>8}"
+    if args.profile:
+        header += f" {'PDE share':>9}"
+    print(header)
+    for k, row in enumerate(results["new"]):
+        line = (
             f"{row['num_envs']:>8} {row['median_s_per_step'] * 1e3:>9.1f} "
             f"{row['env_steps_per_s']:>12.1f} {row['env_steps_per_s'] / base:>8.2f}"
         )
+        if old_cls is not None:
+            old = results["old"][k]
+            line += (
+                f" {old['median_s_per_step'] * 1e3:>12.1f} {old['env_steps_per_s']:>12.1f}"
+                f" {row['env_steps_per_s'] / old['env_steps_per_s']:>8.2f}"
+            )
+        if args.profile:
+            line += f" {row.get('pde_share', float('nan')):>9.2f}"
+        print(line)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    tmp.cleanup()
     return results
 
 

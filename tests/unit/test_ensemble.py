@@ -62,8 +62,9 @@ def _field(seed: int = 0) -> torch.Tensor:
 #: coefficients 3.7e-11, areas 2.4e-11, coupling weights 7.5e-14, spectral bound 7.5e-12,
 #: Laplacian 6.7e-12 × max|Δψ|; absolute: embedding 2.0e-13 (length), coupling 2.3e-14.
 #: The metric differences are the finite-difference error of the NumPy reference (it grows
-#: to 6e-10 at κ = 0.5, δ = −0.99): the analytic metric matches forward-mode autodiff of
-#: the embedding to 6e-16 (test_metric_matches_autodiff_of_the_embedding).
+#: to 6.3e-10 at the edges of the allowed box, κ = 0.5 or 3, |δ| = 0.99): the analytic
+#: metric matches forward-mode autodiff of the embedding to 2e-15
+#: (test_metric_matches_autodiff_of_the_embedding).
 COEF_RTOL, AREA_RTOL, WEIGHT_RTOL, BOUND_RTOL = 3.7e-10, 2.4e-10, 7.5e-13, 7.5e-11
 LAP_RTOL, EMBED_ATOL, COUP_ATOL = 6.7e-11, 2e-12, 2.3e-13
 

@@ -295,3 +295,20 @@ def test_every_env_evolves_independently() -> None:
     assert torch.equal(out[keep], changed[keep])
     assert not torch.equal(out[1], changed[1])
     assert math.isfinite(float(np.abs(out.numpy()).max()))
+
+
+def test_non_cpu_tensors_go_to_the_reference_which_never_reads_values() -> None:
+    """On another device the kernel declines; the reference runs there without reading any
+    value on the host (``meta`` tensors have no data, so a sync such as ``.item()`` fails)."""
+    psi, kw = _case(torch.complex64)
+
+    def meta(x: Any) -> Any:
+        if isinstance(x, Tensor):
+            return x.to("meta")
+        return tuple(meta(y) for y in x) if isinstance(x, tuple) else x
+
+    kw_meta = {k: meta(v) for k, v in kw.items()}
+    assert cpp_stack_rk4_step(psi.to("meta"), T0, DT, **kw_meta) is None
+    assert STACK_STATUS.last_skip == "psi is on meta; the kernel runs on the CPU"
+    out = stack_rk4_step_reference(psi.to("meta"), T0, DT, **kw_meta)
+    assert out.device.type == "meta" and out.shape == psi.shape and out.dtype == psi.dtype

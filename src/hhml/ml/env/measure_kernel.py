@@ -77,7 +77,14 @@ def load() -> ModuleType | None:
                 name="hhml_env_measure_v1" + ("_avx2" if simd else ""),
                 sources=[str(_SOURCE)],
                 # no FMA contraction: the kernel reproduces the torch code's roundings
-                extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", *simd],
+                extra_cflags=[
+                    "-O3",
+                    "-fopenmp",
+                    "-ffp-contract=off",
+                    "-fno-math-errno",
+                    "-fno-trapping-math",
+                    *simd,
+                ],
                 extra_ldflags=["-fopenmp"],
                 verbose=False,
             )

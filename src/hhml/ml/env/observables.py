@@ -88,7 +88,12 @@ def berry_dennis_density(
     beside the measured vortex density (capped at 1).
     """
     if isinstance(k2, Tensor):
-        return (k2 / (4.0 * math.pi) * plaquette_area).clamp_max(1.0)
+        area = (
+            plaquette_area
+            if isinstance(plaquette_area, float)
+            else torch.as_tensor(plaquette_area, dtype=k2.dtype, device=k2.device)
+        )
+        return torch.clamp(k2 / (4.0 * math.pi) * area, max=1.0)
     return np.minimum(np.asarray(k2) / (4.0 * math.pi) * plaquette_area, 1.0)
 
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -130,66 +131,67 @@ inline void bilinear_zero(const T* f00, const T* f10, const T* f11, const T* f01
   t_out = t;
 }
 
-struct Neighbour {
-  double d2;
-  int64_t index;
-  double du, dv;
-};
-
 inline bool before(double d2a, int64_t ia, double d2b, int64_t ib) {
   return d2a < d2b || (d2a == d2b && ia < ib);
 }
 
-// shortest chart displacement from point i to point j (hexatic_order's image rule: images
-// in the order shift 0, +L, -L (x v shifts on the torus), replaced only by a strictly
-// shorter one)
-inline void chart_displacement(const Config& cfg, double ui, double vi, double uj, double vj,
-                               double& best_d2, double& best_du, double& best_dv) {
+// Shortest chart displacements (du, dv) and d2 = du^2 + dv^2 from (ui, vi) to the points
+// (u[e], v[e]), e < cnt: hexatic_order's image rule (images in the order shift 0, +L, -L,
+// times the v shifts 0, +2w, -2w on the torus; a later image replaces only a strictly
+// shorter one). Vectorised over e.
+inline void displacements(const Config& cfg, double ui, double vi, const double* u,
+                          const double* v, int64_t cnt, double* d2o, double* duo, double* dvo) {
   const double L = cfg.length, w = cfg.half_width;
   const double flip = cfg.mobius ? -1.0 : 1.0;
+  const double inf = std::numeric_limits<double>::infinity();
   if (!cfg.periodic_v) {
-    // shift 0 first; the ±L images are at least (L - |du|)^2 away, so they are only
-    // evaluated when that bound does not exclude them
-    const double du = (uj + 0.0) - ui;
-    const double dv = (1.0 * vj + 0.0) - vi;
-    const double d2 = du * du + dv * dv;
-    const double far = L - std::fabs(du);
-    if (std::isfinite(d2) && far > 0.0 && far * far * (1.0 - 1e-12) > d2) {
-      best_d2 = d2;
-      best_du = du;
-      best_dv = dv;
-      return;
+    for (int64_t e = 0; e < cnt; ++e) {
+      const double uj = u[e], vj = v[e];
+      double du = (uj + 0.0) - ui, dv = (1.0 * vj + 0.0) - vi;
+      double d2 = du * du + dv * dv;
+      bool t = d2 < inf;
+      double bd = t ? d2 : inf, bu = t ? du : 0.0, bv = t ? dv : 0.0;
+      du = (uj + L) - ui;
+      dv = (flip * vj + 0.0) - vi;
+      d2 = du * du + dv * dv;
+      t = d2 < bd;
+      bd = t ? d2 : bd;
+      bu = t ? du : bu;
+      bv = t ? dv : bv;
+      du = (uj + -L) - ui;
+      d2 = du * du + dv * dv;
+      t = d2 < bd;
+      d2o[e] = t ? d2 : bd;
+      duo[e] = t ? du : bu;
+      dvo[e] = t ? dv : bv;
     }
+    return;
   }
   const double shifts[3] = {0.0, L, -L};
   const double signs[3] = {1.0, flip, flip};
   const double vshift[3] = {0.0, 2 * w, -2 * w};
-  const int nvs = cfg.periodic_v ? 3 : 1;
-  best_d2 = std::numeric_limits<double>::infinity();
-  best_du = 0.0;
-  best_dv = 0.0;
-  for (int k = 0; k < 3; ++k) {
-    for (int m = 0; m < nvs; ++m) {
-      const double du = (uj + shifts[k]) - ui;
-      const double dv = (signs[k] * vj + vshift[m]) - vi;
-      const double d2 = du * du + dv * dv;
-      if (d2 < best_d2) {
-        best_d2 = d2;
-        best_du = du;
-        best_dv = dv;
+  for (int64_t e = 0; e < cnt; ++e) {
+    double bd = inf, bu = 0.0, bv = 0.0;
+    for (int a = 0; a < 3; ++a) {
+      for (int m = 0; m < 3; ++m) {
+        const double du = (u[e] + shifts[a]) - ui;
+        const double dv = (signs[a] * v[e] + vshift[m]) - vi;
+        const double d2 = du * du + dv * dv;
+        const bool t = d2 < bd;
+        bd = t ? d2 : bd;
+        bu = t ? du : bu;
+        bv = t ? dv : bv;
       }
     }
+    d2o[e] = bd;
+    duo[e] = bu;
+    dvo[e] = bv;
   }
 }
 
-// mean |psi_k| of the points (u, v) [n] (u in [0, L)); 0 below min_points
-double hexatic(const Config& cfg, int64_t n, const double* u, const double* v,
-               std::vector<int64_t>& order, std::vector<int64_t>& rank,
-               std::vector<Neighbour>& best) {
-  if (n < cfg.min_points) return 0.0;
-  const int64_t k = cfg.neighbours;
-  const double L = cfg.length;
-  // sort by (u, index): plaquette order is almost u order, so insertion sort is cheap
+// order [n]: indices sorted by (u, index); plaquette order is almost u order, so an
+// insertion sort is cheap
+inline void sort_by_u(int64_t n, const double* u, std::vector<int64_t>& order) {
   order.resize(n);
   for (int64_t a = 0; a < n; ++a) {
     int64_t b = a;
@@ -199,90 +201,157 @@ double hexatic(const Config& cfg, int64_t n, const double* u, const double* v,
     }
     order[b] = a;
   }
-  rank.resize(n);
-  for (int64_t r = 0; r < n; ++r) rank[order[r]] = r;
-  best.resize(k);
+}
+
+struct Lifted {
+  // points sorted by u, three times: rank r at r, n + r and 2n + r (the copies below and
+  // above stand for the neighbours through the seam)
+  std::vector<int64_t> order, index;
+  std::vector<double> u, v;
+  void build(int64_t n, const double* pu, const double* pv) {
+    sort_by_u(n, pu, order);
+    u.resize(3 * n);
+    v.resize(3 * n);
+    index.resize(3 * n);
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t a = order[r];
+      u[r] = u[n + r] = u[2 * n + r] = pu[a];
+      v[r] = v[n + r] = v[2 * n + r] = pv[a];
+      index[r] = index[n + r] = index[2 * n + r] = a;
+    }
+  }
+};
+
+// Mean |psi_k| of the points (u, v) [n] (u in [0, L)); 0 below min_points. The k nearest
+// neighbours of each point come from a window of its neighbours in u order, widened while
+// the u gap of the next point (a lower bound of its distance) does not exclude it; among
+// equal distances the lower index wins.
+double hexatic(const Config& cfg, int64_t n, const double* u, const double* v, Lifted& lf,
+               std::vector<double>& buf) {
+  if (n < cfg.min_points) return 0.0;
+  const int64_t k = cfg.neighbours;
+  const double L = cfg.length;
+  lf.build(n, u, v);
+  const double* eu = lf.u.data();
+  const double* ev = lf.v.data();
+  const int64_t* ei = lf.index.data();
+  buf.resize(3 * n);
+  double* cd2 = buf.data();
+  double* cdu = cd2 + n;
+  double* cdv = cdu + n;
+  std::vector<double> bd(k), bu(k), bv(k);
+  std::vector<int64_t> bi(k);
   const double inf = std::numeric_limits<double>::infinity();
+  // first window: about 1.5 times the area of k neighbours at the mean density
+  const double reach = std::sqrt(1.5 * double(k) * 2.0 * cfg.half_width * L / (kPi * double(n)));
+  const int64_t w0 = std::max<int64_t>(k, static_cast<int64_t>(std::ceil(double(n) * reach / L)));
   double total = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t r0 = 0; r0 < n; ++r0) {
+    const int64_t c = n + r0;
+    const double ui = eu[c], vi = ev[c];
+    int64_t b = std::min(w0, (n - 1) / 2);
+    int64_t f = std::min(w0, n - 1 - b);
+    displacements(cfg, ui, vi, eu + c - b, ev + c - b, b + f + 1, cd2, cdu, cdv);
     int64_t m = 0;
     double worst = inf;
-    auto offer = [&](int64_t j) {
-      double d2, du, dv;
-      chart_displacement(cfg, u[i], v[i], u[j], v[j], d2, du, dv);
-      if (m == k && !before(d2, j, best[k - 1].d2, best[k - 1].index)) return;
+    int64_t worst_i = -1;
+    auto offer = [&](double d2, int64_t j, double du, double dv) {
+      if (m == k && !before(d2, j, worst, worst_i)) return;
       int64_t pos = m < k ? m++ : k - 1;
-      while (pos > 0 && before(d2, j, best[pos - 1].d2, best[pos - 1].index)) {
-        best[pos] = best[pos - 1];
+      while (pos > 0 && before(d2, j, bd[pos - 1], bi[pos - 1])) {
+        bd[pos] = bd[pos - 1];
+        bi[pos] = bi[pos - 1];
+        bu[pos] = bu[pos - 1];
+        bv[pos] = bv[pos - 1];
         --pos;
       }
-      best[pos] = Neighbour{d2, j, du, dv};
-      worst = m < k ? inf : best[k - 1].d2;
+      bd[pos] = d2;
+      bi[pos] = j;
+      bu[pos] = du;
+      bv[pos] = dv;
+      if (m == k) {
+        worst = bd[k - 1];
+        worst_i = bi[k - 1];
+      }
     };
-    // forward in u (through the seam at u = L), then backward over the points not seen;
-    // the |du| of the image crossed is a lower bound of the distance
-    const int64_t r0 = rank[i];
-    int64_t seen = 0;
-    for (int64_t step = 1; step < n; ++step) {
-      const int64_t r = r0 + step;
-      const int64_t j = order[r < n ? r : r - n];
-      const double gap = r < n ? (u[j] + 0.0) - u[i] : (u[j] + L) - u[i];
-      if (gap * gap > worst) break;
-      offer(j);
-      ++seen;
+    // nearest in u first, so that most later candidates are rejected at once
+    for (int64_t s = 1; s <= std::max(b, f); ++s) {
+      if (s <= b) offer(cd2[b - s], ei[c - s], cdu[b - s], cdv[b - s]);
+      if (s <= f) offer(cd2[b + s], ei[c + s], cdu[b + s], cdv[b + s]);
     }
-    for (int64_t step = 1; step < n - seen; ++step) {
-      const int64_t r = r0 - step;
-      const int64_t j = order[r >= 0 ? r : r + n];
-      const double gap = r >= 0 ? -((u[j] + 0.0) - u[i]) : -((u[j] + -L) - u[i]);
+    // widen: the |du| of the image crossed is a lower bound of the distance
+    int64_t fe = c + f + 1, be = c - b - 1;
+    while (f + b < n - 1) {
+      const double gap = fe >= 2 * n ? (eu[fe] + L) - ui : (eu[fe] + 0.0) - ui;
       if (gap * gap > worst) break;
-      offer(j);
+      double d2, du, dv;
+      displacements(cfg, ui, vi, eu + fe, ev + fe, 1, &d2, &du, &dv);
+      offer(d2, ei[fe], du, dv);
+      ++fe;
+      ++f;
     }
-    // psi_6 = mean of e^{6 i theta} = (du + i dv)^6 / |d|^6 over the neighbours, nearest first
+    while (f + b < n - 1) {
+      const double gap = be < n ? -((eu[be] + -L) - ui) : -((eu[be] + 0.0) - ui);
+      if (gap * gap > worst) break;
+      double d2, du, dv;
+      displacements(cfg, ui, vi, eu + be, ev + be, 1, &d2, &du, &dv);
+      offer(d2, ei[be], du, dv);
+      --be;
+      ++b;
+    }
+    // psi_k = mean of e^{6 i theta} = (du + i dv)^6 / |d|^6, nearest first
     double re = 0.0, im = 0.0;
     for (int64_t a = 0; a < k; ++a) {
-      const Neighbour& nb = best[a];
-      if (!(nb.d2 > 0.0)) {  // coincident points: atan2(0, 0) = 0
+      const double d2 = bd[a], x = bu[a], y = bv[a];
+      if (!(d2 > 0.0)) {  // coincident points: atan2(0, 0) = 0
         re += 1.0;
         continue;
       }
-      const double x = nb.du, y = nb.dv;
       const double x2 = x * x - y * y, y2 = 2.0 * x * y;
       const double x3 = x2 * x - y2 * y, y3 = x2 * y + y2 * x;
-      const double scale = 1.0 / (nb.d2 * nb.d2 * nb.d2);
+      const double scale = 1.0 / (d2 * d2 * d2);
       re += (x3 * x3 - y3 * y3) * scale;
       im += (2.0 * x3 * y3) * scale;
     }
-    total += std::hypot(re / double(k), im / double(k));
+    const double mr = re / double(k), mi = im / double(k);
+    total += std::sqrt(mr * mr + mi * mi);
   }
   return total / double(n);
 }
 
-// band distance and seam crossing from old point p to new point q (band_displacement rule)
-inline double band_distance(const Config& cfg, double pu, double pv, double qu, double qv,
-                            bool& crosses) {
-  const double L = cfg.length;
-  const double du0 = qu - pu;
-  const double y = -du0 / L;
-  double du_even, du_odd;
-  if (std::fabs(y) < 1.0) {  // chart points: round(y / 2) = 0, floor(y / 2) = -1 or 0
-    du_even = du0 + 0.0 * L;
-    du_odd = du0 + (y < 0.0 ? -1.0 : 1.0) * L;
-  } else {
-    du_even = du0 + 2.0 * std::nearbyint(0.5 * y) * L;
-    du_odd = du0 + (2.0 * std::floor(0.5 * y) + 1.0) * L;
+// Band distance and seam crossing from old points (pu, pv)[e] to the new point (qu, qv), as
+// band_displacement (even and odd u images), and whether the link is allowed (distance at
+// most td, transported charge equal to q). Vectorised over e.
+template <bool Mobius, bool Torus, bool Chart>
+void link_window(double L, double period, double td, int64_t cnt, const double* __restrict pu,
+                 const double* __restrict pv, const int64_t* __restrict pq, double qu, double qv,
+                 int64_t q, double* __restrict dist, int64_t* __restrict ok) {
+  for (int64_t e = 0; e < cnt; ++e) {
+    const double du0 = qu - pu[e];
+    const double y = -du0 / L;
+    double du_even, du_odd;
+    if (Chart) {
+      // |du0| < L: round(y / 2) = 0 and floor(y / 2) = -1 or 0 (for y = -0 too)
+      du_even = du0 + 0.0 * L;
+      du_odd = du0 + (y < 0.0 ? -1.0 : 1.0) * L;
+    } else {
+      du_even = du0 + 2.0 * std::nearbyint(0.5 * y) * L;
+      du_odd = du0 + (2.0 * std::floor(0.5 * y) + 1.0) * L;
+    }
+    double dv_even = qv - pv[e];
+    double dv_odd = Mobius ? -qv - pv[e] : dv_even;
+    if (Torus) {
+      dv_even = dv_even - period * std::nearbyint(dv_even / period);
+      dv_odd = dv_odd - period * std::nearbyint(dv_odd / period);
+    }
+    const double de = std::sqrt(du_even * du_even + dv_even * dv_even);
+    const double dd = std::sqrt(du_odd * du_odd + dv_odd * dv_odd);
+    const bool crosses = dd < de;
+    const double d = crosses ? dd : de;
+    const int64_t moved = (Mobius && crosses) ? -pq[e] : pq[e];
+    dist[e] = d;
+    ok[e] = (d <= td) && (moved == q);
   }
-  double dv_even = qv - pv;
-  double dv_odd = cfg.mobius ? -qv - pv : dv_even;
-  if (cfg.periodic_v) {
-    const double period = 2.0 * cfg.half_width;
-    dv_even = dv_even - period * std::nearbyint(dv_even / period);
-    dv_odd = dv_odd - period * std::nearbyint(dv_odd / period);
-  }
-  const double de = std::sqrt(du_even * du_even + dv_even * dv_even);
-  const double dd = std::sqrt(du_odd * du_odd + dv_odd * dv_odd);
-  crosses = dd < de;
-  return crosses ? dd : de;
 }
 
 struct Edge {
@@ -301,10 +370,12 @@ struct Scratch {
   std::vector<int64_t> newton;    // vortices that need a refined position
   std::vector<float> nf;          // Newton work arrays (float): 8 coefficients + s, t
   std::vector<double> nd;
-  std::vector<double> u, v;
-  std::vector<int64_t> order, rank;
-  std::vector<Neighbour> best;
-  std::vector<std::vector<int64_t>> cells;
+  std::vector<double> u, v, buf;  // hexatic input and work
+  Lifted lifted, lifted_old;
+  std::vector<double> ou, ov, key;  // matching work
+  std::vector<int64_t> oslot, lq, lslot, new_order;
+  std::vector<double> dist;
+  std::vector<int64_t> ok;
   std::vector<Edge> edges;
   std::vector<int64_t> best_old, best_new, link;
   std::vector<double> best_old_d, best_new_d;
@@ -327,60 +398,91 @@ template <> std::vector<double>& Scratch::tot<double>() { return totd; }
 template <> std::vector<float>& Scratch::work<float>() { return nf; }
 template <> std::vector<double>& Scratch::work<double>() { return nd; }
 
-// ages of the new points [nn] from the old slots [K]
+// Ages of the new points [nn] (positions pos [nn, 2], charges) from the old slots [K]:
+// allowed links, then rounds of mutual nearest allowed neighbours (ties: lower index).
 void match(const Config& cfg, int64_t nn, const double* pos, const int64_t* charge,
            const double* old_pos, const int64_t* old_q, const double* old_age,
            const bool* old_valid, double dt, double* age, Scratch& sc) {
   const int64_t K = cfg.K;
-  const double L = cfg.length, td = cfg.track_distance, w = cfg.half_width;
-  // a slightly generous bound for the cheap test: it only skips pairs that are far apart
-  const double td2 = td * td * (1.0 + 1e-9) + 1e-300;
+  const double L = cfg.length;
   for (int64_t n = 0; n < nn; ++n) age[n] = 0.0;
   sc.edges.clear();
-  auto consider = [&](int64_t o, int64_t n) {
-    const double pu = old_pos[2 * o], pv = old_pos[2 * o + 1];
+  // valid old slots, sorted by u and lifted (see Lifted); a link is at most track_distance
+  // long, so its |du| through the nearest u image is too: only old points whose lifted u is
+  // within that (plus a margin for rounding) of the new u are candidates
+  std::vector<double>& ou = sc.ou;
+  std::vector<double>& ov = sc.ov;
+  ou.clear();
+  ov.clear();
+  sc.oslot.clear();
+  for (int64_t o = 0; o < K; ++o) {
+    if (!old_valid[o]) continue;
+    ou.push_back(old_pos[2 * o]);
+    ov.push_back(old_pos[2 * o + 1]);
+    sc.oslot.push_back(o);
+  }
+  const int64_t no = static_cast<int64_t>(ou.size());
+  if (no == 0 || nn == 0) return;
+  bool chart = true;  // all u in [0, L): the lifted windows apply
+  for (int64_t a = 0; a < no; ++a) chart = chart && ou[a] >= 0.0 && ou[a] < L;
+  for (int64_t n = 0; n < nn; ++n) chart = chart && pos[2 * n] >= 0.0 && pos[2 * n] < L;
+  Lifted& lf = sc.lifted_old;
+  lf.build(no, ou.data(), ov.data());
+  sc.lq.resize(3 * no);
+  sc.lslot.resize(3 * no);
+  sc.key.resize(3 * no);
+  for (int64_t c = 0; c < 3; ++c) {
+    const double shift = double(c - 1) * L;
+    for (int64_t r = 0; r < no; ++r) {
+      const int64_t e = c * no + r;
+      const int64_t o = sc.oslot[lf.index[e]];
+      sc.lq[e] = old_q[o];
+      sc.lslot[e] = o;
+      sc.key[e] = lf.u[e] + shift;
+    }
+  }
+  // new points in u order; their windows of old points by two monotone pointers
+  const double reach = cfg.track_distance * (1.0 + 1e-9) + 1e-12 * L;
+  const bool windows = chart && 2.0 * reach < L;
+  sc.u.resize(nn);
+  for (int64_t n = 0; n < nn; ++n) sc.u[n] = pos[2 * n];
+  sort_by_u(nn, sc.u.data(), sc.new_order);
+  sc.dist.resize(3 * no);
+  sc.ok.resize(3 * no);
+  const double period = 2.0 * cfg.half_width, td = cfg.track_distance;
+  int64_t lo = 0, hi = 0;
+  for (int64_t r = 0; r < nn; ++r) {
+    const int64_t n = sc.new_order[r];
     const double qu = pos[2 * n], qv = pos[2 * n + 1];
-    // lower bound of the distance: |du| through the nearest u image, |dv| of either image
-    double du = std::fabs(qu - pu);
-    du = std::min(du, std::fabs(L - du));
-    double dv = std::fabs(qv - pv);
-    if (cfg.mobius) dv = std::min(dv, std::fabs(qv + pv));
-    if (cfg.periodic_v) dv = std::min(dv, std::fabs(2.0 * w - dv));
-    if (du * du + dv * dv > td2) return;
-    bool crosses = false;
-    const double d = band_distance(cfg, pu, pv, qu, qv, crosses);
-    const int64_t moved = (cfg.mobius && crosses) ? -old_q[o] : old_q[o];
-    if (d <= td && moved == charge[n]) sc.edges.push_back(Edge{o, n, d});
-  };
-  // cells along u at least track_distance wide: a link joins the same or adjacent cells
-  const int64_t G = static_cast<int64_t>(std::floor(L / (td * (1.0 + 1e-9))));
-  bool any_old = false;
-  for (int64_t o = 0; o < K; ++o) any_old = any_old || old_valid[o];
-  if (!any_old || nn == 0) return;
-  if (G < 3) {
-    for (int64_t n = 0; n < nn; ++n)
-      for (int64_t o = 0; o < K; ++o)
-        if (old_valid[o]) consider(o, n);
-  } else {
-    const double width = L / double(G);
-    auto cell = [&](double u) {
-      const int64_t c = static_cast<int64_t>(std::floor(u / width)) % G;
-      return c < 0 ? c + G : c;
+    int64_t e0 = no, e1 = 2 * no;  // all, once
+    if (windows) {
+      while (lo < 3 * no && sc.key[lo] < qu - reach) ++lo;
+      while (hi < 3 * no && sc.key[hi] <= qu + reach) ++hi;
+      e0 = lo;
+      e1 = std::max(lo, hi);
+    }
+    const int64_t cnt = e1 - e0;
+    if (cnt == 0) continue;
+    const double* pu = lf.u.data() + e0;
+    const double* pv = lf.v.data() + e0;
+    const int64_t* pq = sc.lq.data() + e0;
+    auto run = [&](auto mobius, auto torus, auto chart_points) {
+      link_window<decltype(mobius)::value, decltype(torus)::value, decltype(chart_points)::value>(
+          L, period, td, cnt, pu, pv, pq, qu, qv, charge[n], sc.dist.data(), sc.ok.data());
     };
-    sc.cells.resize(G);
-    for (auto& c : sc.cells) c.clear();
-    for (int64_t o = 0; o < K; ++o) {
-      if (!old_valid[o]) continue;
-      const double u = old_pos[2 * o];
-      if (std::isfinite(u) && std::fabs(u) < 1e15) sc.cells[cell(u)].push_back(o);
+    using T_ = std::true_type;
+    using F_ = std::false_type;
+    if (chart) {
+      if (cfg.mobius) run(T_{}, F_{}, T_{});
+      else if (cfg.periodic_v) run(F_{}, T_{}, T_{});
+      else run(F_{}, F_{}, T_{});
+    } else {
+      if (cfg.mobius) run(T_{}, F_{}, F_{});
+      else if (cfg.periodic_v) run(F_{}, T_{}, F_{});
+      else run(F_{}, F_{}, F_{});
     }
-    for (int64_t n = 0; n < nn; ++n) {
-      const double u = pos[2 * n];
-      if (!(std::isfinite(u) && std::fabs(u) < 1e15)) continue;
-      const int64_t c = cell(u);
-      for (int64_t dc = -1; dc <= 1; ++dc)
-        for (int64_t o : sc.cells[(c + dc + G) % G]) consider(o, n);
-    }
+    for (int64_t e = 0; e < cnt; ++e)
+      if (sc.ok[e]) sc.edges.push_back(Edge{sc.lslot[e0 + e], n, sc.dist[e]});
   }
   if (sc.edges.empty()) return;
   sc.link.assign(nn, -1);
@@ -644,7 +746,7 @@ void measure_strip(const Config& cfg, int64_t strip, const T* psi, const T* ghos
     sc.u[a] = out.position[2 * (strip * K + a)];
     sc.v[a] = out.position[2 * (strip * K + a) + 1];
   }
-  out.hex[strip] = hexatic(cfg, kept, sc.u.data(), sc.v.data(), sc.order, sc.rank, sc.best);
+  out.hex[strip] = hexatic(cfg, kept, sc.u.data(), sc.v.data(), sc.lifted, sc.buf);
   // ages
   double* age = out.age + strip * K;
   match(cfg, kept, out.position + 2 * strip * K, out.charge + strip * K, old_pos + 2 * strip * K,
