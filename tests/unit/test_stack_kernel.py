@@ -211,7 +211,9 @@ def _ensemble_simulator(dtype: torch.dtype) -> Simulator:
         )
         for b in range(batch)
     ]
-    return Simulator(ens, params, dt=0.05, seed=5)
+    # compiled=False: the eager RK4 of rhs_unchecked (with the default, a CPU stack's
+    # RK4 step is the kernel itself, checked in test_simulator_uses_the_kernel_on_cpu)
+    return Simulator(ens, params, dt=0.05, seed=5, compiled=False)
 
 
 def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
@@ -259,6 +261,20 @@ def test_reference_and_kernel_equal_simulator_rk4_step(dtype: torch.dtype) -> No
     out = cpp_stack_rk4_step(psi, t, dt, **kw)
     assert out is not None, STACK_STATUS.last_skip
     assert _relative_error(out, expected, psi) < TOL[dtype]
+
+
+def test_simulator_uses_the_kernel_on_cpu() -> None:
+    eager = _ensemble_simulator(torch.complex128)
+    fused = _ensemble_simulator(torch.complex128)
+    fused.compiled = None  # the default: the kernel on a CPU stack
+    psi = eager.psi.clone()
+    kw = _simulator_arguments(fused)
+    kernel = cpp_stack_rk4_step(psi, 0.7, fused.dt, **kw)
+    assert kernel is not None, STACK_STATUS.last_skip
+    assert torch.equal(fused.integrator.step(psi, 0.7, fused.dt), kernel)
+    assert _relative_error(eager.integrator.step(psi, 0.7, eager.dt), kernel, psi) < TOL[
+        torch.complex128
+    ]
 
 
 def test_not_applicable_returns_none_with_reason() -> None:

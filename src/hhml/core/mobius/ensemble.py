@@ -369,9 +369,7 @@ class LatticeEnsemble(TokamakStack):
         """Per-element, per-strip Laplace–Beltrami operator on ``[B, S, nu, nv]``."""
         self.check_field(psi)
         real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
-        if real not in self._coef_cache:
-            self._coef_cache[real] = tuple(c.to(real) for c in self._coef64)
-        coefs = None if self.metric == "flat" else self._coef_cache[real]
+        coefs = None if self.metric == "flat" else self.face_coefficients(real)
         return band_laplacian(psi, self._chart, coefs, seam_phase=self._seam.to(psi.dtype))
 
     def spectral_radius_bound(self) -> float:

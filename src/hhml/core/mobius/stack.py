@@ -169,9 +169,18 @@ class TokamakStack:
         """Cell areas, shape ``[S, nu, nv]``."""
         return self._area.clone()
 
-    def coupling_weights(self) -> Tensor:
-        """``exp(−d/ℓ)`` between strip ``s`` and ``s+1`` at each node, shape ``[S−1, nu, nv]``."""
-        return self._weights.clone()
+    def coupling_weights(self, copy: bool = True) -> Tensor:
+        """``exp(−d/ℓ)`` between strip ``s`` and ``s+1`` at each node, shape ``[S−1, nu, nv]``
+        (``[B, S−1, nu, nv]`` for an ensemble); ``copy=False`` returns the stored tensor
+        itself (read-only use, e.g. by a kernel)."""
+        return self._weights.clone() if copy else self._weights
+
+    def face_coefficients(self, real: torch.dtype) -> tuple[Tensor, ...]:
+        """The Laplacian's face coefficients ``(c_u+, c_u−, c_v+, c_v−)`` in precision
+        ``real`` (cached casts of the float64 ones; not copies), ``[.., S, nu, nv]``."""
+        if real not in self._coef_cache:
+            self._coef_cache[real] = tuple(c.to(real) for c in self._coef64)
+        return self._coef_cache[real]
 
     def _coupling_weights(self) -> Tensor:
         x, y, z = self.embedding()
@@ -186,9 +195,7 @@ class TokamakStack:
         """Per-strip Laplace–Beltrami operator on ``[..., S, nu, nv]`` fields."""
         self.check_field(psi)
         real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
-        if real not in self._coef_cache:
-            self._coef_cache[real] = tuple(c.to(real) for c in self._coef64)
-        return band_laplacian(psi, self.strip, self._coef_cache[real])
+        return band_laplacian(psi, self.strip, self.face_coefficients(real))
 
     def coupling(self, psi: Tensor) -> Tensor:
         """Inter-strip coupling ``Σ_{s'=s±1} W_{ss'} (ψ_{s'} − ψ_s)``, shape as ``psi``."""

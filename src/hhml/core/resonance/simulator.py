@@ -35,6 +35,7 @@ from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_layout, source_profile
 from hhml.core.resonance.imprint import pair_factors
 from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
+from hhml.core.resonance.stack_kernel import cpp_stack_rk4_step
 from hhml.errors import ConfigError, LatticeError, NumericalInstabilityError
 from hhml.utils.host_sync import device_paths_only
 
@@ -625,6 +626,40 @@ class Simulator:
         if c.use_filter:
             out = out - c.filter * self.lattice.laplacian(lap)
         return self._add_local_terms(out, psi, t)
+
+    def fused_rk4_step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
+        """One RK4 step of a stack by the C++ kernel of
+        :mod:`~hhml.core.resonance.stack_kernel`, or None where it does not apply
+        (single strips, non-CPU devices, ``compiled=False``, kernel unavailable — the
+        reason is in ``STACK_STATUS``). Same numbers as :class:`RK4` to rounding."""
+        if not self.is_stack or self.compiled is False or psi.device.type != "cpu":
+            return None
+        assert isinstance(self.lattice, TokamakStack)
+        c = self._c
+        real = self.chart.real_dtype
+        batched = psi if self.batch is not None else psi.unsqueeze(0)
+        out = cpp_stack_rk4_step(
+            batched,
+            t,
+            dt,
+            coefficients=self.lattice.face_coefficients(real),
+            seam_phase=self.lattice.seam_phase,
+            growth=c.growth,
+            diffusion=c.diffusion,
+            cubic=c.cubic,
+            filter=c.filter if c.use_filter else 0.0,
+            frequency=c.frequency,
+            coupling=c.coupling,
+            weights=self.lattice.coupling_weights(copy=False) if c.use_coupling else None,
+            potential=self._potential,
+            source=self._source,
+            flip=self.chart.flip,
+            periodic_v=self.chart.periodic_v,
+            ghost_sign=self.chart.ghost_sign,
+        )
+        if out is None or self.batch is not None:
+            return out
+        return out.squeeze(0)
 
     # --------------------------------------------------------------- stepping
     def _advance(self, dt: float) -> None:
