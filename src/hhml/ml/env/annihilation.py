@@ -19,9 +19,10 @@ the ray where Φ_v jumps, inside the radius ``r_b``, which the dynamics then
 relaxes. ``s_b = 0`` or ``p_b = 1`` leaves the field unchanged.
 
 The whole batch is one set of tensor operations on the field's device: the
-selection is a stable sort of a padded ``[B, S·K]`` table, the imprints are
-``[B, max_targets, nu, nv]`` phase fields summed per (env, strip). Nothing is
-copied to the host.
+selection is a stable sort of a padded ``[B, S·K]`` table, the imprints are phase
+fields ``[T, nu, nv]`` added per (env, strip). On a GPU ``T = B · max_targets``
+(unchosen slots add exactly 0) and nothing is copied to the host; on a CPU, where
+there is no device to wait for, only the chosen targets are computed.
 
 Public names: ``annihilate``.
 """
@@ -34,6 +35,7 @@ from torch import Tensor
 from hhml.core.mobius import MobiusStrip
 from hhml.core.resonance.imprint import _image_distance, _phase
 from hhml.ml.env.measure import VortexMeasurement
+from hhml.utils.host_sync import device_paths_only
 
 __all__ = ["annihilate"]
 
@@ -85,19 +87,25 @@ def annihilate(
     chosen = torch.gather(candidate, 1, order) & (rank[None, :] < n_target[:, None])
     targeted = chosen.sum(dim=1)
 
+    # the imprints of the chosen slots only where the host may look (CPU: compaction);
+    # on a device every slot is computed, unchosen ones with angle exactly 0
+    if psi.device.type == "cpu" and not device_paths_only():
+        slots = torch.nonzero(chosen.reshape(-1)).reshape(-1)
+    else:
+        slots = torch.arange(B * M, device=psi.device)
+    env = slots // M
+    flat = order.reshape(-1)[slots]  # index into [S·K] of each slot's vortex
     rd = chart.real_dtype
-    pos = vortices.position.reshape(B, S * K, 2)
-    u0 = torch.gather(pos[..., 0], 1, order).to(rd)[..., None, None]
-    v0 = torch.gather(pos[..., 1], 1, order).to(rd)[..., None, None]
-    charge = torch.gather(vortices.charge.reshape(B, S * K), 1, order).to(rd)
-    strip = order // K  # [B, M]
+    pos = vortices.position.reshape(B, S * K, 2)[env, flat].to(rd)
+    u0, v0 = pos[:, 0, None, None], pos[:, 1, None, None]
+    charge = vortices.charge.reshape(B, S * K)[env, flat].to(rd)
+    weight = strength.to(rd)[env] * charge * chosen.reshape(-1)[slots].to(rd)
     uu, vv = chart.coordinates()
-    phi = _phase(chart, uu, vv, u0, v0)  # [B, M, nu, nv]
+    phi = _phase(chart, uu, vv, u0, v0)  # [T, nu, nv]
     d = _image_distance(chart, uu, vv, u0, v0)
-    r = radius.to(rd)[:, None, None, None]
-    s = (strength.to(rd)[:, None] * charge * chosen.to(rd))[..., None, None]
-    angle = -s * phi * torch.exp(-(d * d) / (2.0 * r * r))
-    onehot = (strip[:, :, None] == torch.arange(S, device=psi.device)).to(rd)  # [B, M, S]
-    total = torch.einsum("bmxy,bms->bsxy", angle, onehot)
-    factor = torch.polar(torch.ones_like(total), total).to(psi.dtype)
+    r = radius.to(rd)[env, None, None]
+    angle = -weight[:, None, None] * phi * torch.exp(-(d * d) / (2.0 * r * r))
+    total = torch.zeros(B * S, *psi.shape[2:], dtype=rd, device=psi.device)
+    total.index_add_(0, env * S + flat // K, angle)
+    factor = torch.polar(torch.ones_like(total), total).to(psi.dtype).reshape(psi.shape)
     return psi * factor, targeted

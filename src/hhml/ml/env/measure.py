@@ -342,7 +342,13 @@ def measure_vortices(
         Invalid sizes, distances, tracker shape, ``dt`` shape or backend.
     """
     B, S = _check_args(
-        psi, lattice, tracks, dt, max_vortices, track_distance, min_vortices_for_order,
+        psi,
+        lattice,
+        tracks,
+        dt,
+        max_vortices,
+        track_distance,
+        min_vortices_for_order,
         neighbours,
     )
     dt = dt.to(device=psi.device, dtype=torch.float64)
@@ -501,38 +507,57 @@ def _hexatic_torch(
     L, w = chart.length, chart.half_width
     flip = -1.0 if chart.topology == "mobius" else 1.0
     v_shifts = [0.0, 2 * w, -2 * w] if chart.topology == "torus" else [0.0]
-    best_d2 = torch.full((*u.shape, K), math.inf, dtype=u.dtype, device=u.device)
-    best_du = torch.zeros_like(best_d2)
-    best_dv = torch.zeros_like(best_d2)
-    for shift, sign in ((0.0, 1.0), (L, flip), (-L, flip)):
-        for vs in v_shifts:
-            du = (u[..., None, :] + shift) - u[..., :, None]
-            dv = (sign * v[..., None, :] + vs) - v[..., :, None]
-            d2 = du * du + dv * dv
-            better = d2 < best_d2
-            best_d2 = torch.where(better, d2, best_d2)
-            best_du = torch.where(better, du, best_du)
-            best_dv = torch.where(better, dv, best_dv)
+    images = [(shift, sign, vs) for shift, sign in ((0.0, 1.0), (L, flip), (-L, flip))
+              for vs in v_shifts]  # fmt: skip
+
+    def displacement(
+        k: int, uj: Tensor, vj: Tensor, ui: Tensor, vi: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        shift, sign, vs = images[k]
+        return (uj + shift) - ui, (sign * vj + vs) - vi
+
+    # squared distance through the first image that is strictly shortest (reference order)
+    ui, vi, uj, vj = u[..., :, None], v[..., :, None], u[..., None, :], v[..., None, :]
+    best = torch.full((*u.shape, K), math.inf, dtype=u.dtype, device=u.device)
+    image = torch.zeros(best.shape, dtype=torch.int8, device=u.device)
+    for k in range(len(images)):
+        du, dv = displacement(k, uj, vj, ui, vi)
+        d2 = du * du + dv * dv
+        better = d2 < best
+        best = torch.where(better, d2, best)
+        image = torch.where(better, k, image) if k else image
     eye = torch.eye(K, dtype=torch.bool, device=u.device)
-    work = torch.where(eye | ~valid[..., None, :], math.inf, best_d2)
+    best.masked_fill_(eye | ~valid[..., None, :], math.inf)
+    # the nearest neighbours, nearest first; argmin takes the lowest index among ties
+    nearest = torch.empty((*u.shape, neighbours), dtype=torch.int64, device=u.device)
+    for a in range(neighbours):
+        j = best.argmin(dim=-1, keepdim=True)
+        nearest[..., a : a + 1] = j
+        best.scatter_(-1, j, math.inf)
+    # their displacements through the chosen image, recomputed on [.., K, neighbours]
+    img = image.gather(-1, nearest).to(torch.int64)
+    uj, vj = u[..., None, :].expand_as(image).gather(-1, nearest), v[..., None, :].expand_as(
+        image
+    ).gather(-1, nearest)
+    du = torch.zeros_like(uj)
+    dv = torch.zeros_like(vj)
+    for k in range(len(images)):
+        duk, dvk = displacement(k, uj, vj, u[..., None], v[..., None])
+        du = torch.where(img == k, duk, du)
+        dv = torch.where(img == k, dvk, dv)
+    angle = torch.atan2(dv, du)
     re = torch.zeros_like(u)
     im = torch.zeros_like(u)
-    for _ in range(neighbours):
-        # nearest remaining neighbour; argmin takes the lowest index among ties
-        nearest = work.argmin(dim=-1, keepdim=True)
-        angle = torch.atan2(best_dv.gather(-1, nearest), best_du.gather(-1, nearest))[..., 0]
-        re = re + torch.cos(6.0 * angle)
-        im = im + torch.sin(6.0 * angle)
-        work = work.scatter(-1, nearest, math.inf)
+    for a in range(neighbours):  # in order, as the reference's mean
+        re = re + torch.cos(6.0 * angle[..., a])
+        im = im + torch.sin(6.0 * angle[..., a])
     psi6 = torch.hypot(re / neighbours, im / neighbours)
     n = valid.sum(dim=-1)
     total = torch.where(valid, psi6, 0.0).sum(dim=-1)
     return torch.where(n >= min_points, total / n.clamp_min(1).to(u.dtype), 0.0)
 
 
-def _band_distance(
-    old: Tensor, new: Tensor, chart: MobiusStrip
-) -> tuple[Tensor, Tensor]:
+def _band_distance(old: Tensor, new: Tensor, chart: MobiusStrip) -> tuple[Tensor, Tensor]:
     """Shortest band distance and seam crossing, ``[..., Ko, Kn]`` (band_displacement rule)."""
     L = chart.length
     uo, vo = old[..., :, None, 0], old[..., :, None, 1]
@@ -577,11 +602,14 @@ def _ages_torch(
     free_old, free_new = tracks.valid, valid
     link = torch.full_like(charge, -1)
     index = torch.arange(K, device=valid.device)
+    dist = torch.where(allowed, dist, math.inf)
     for _ in range(MATCH_ROUNDS):
-        d = torch.where(allowed & free_old[..., :, None] & free_new[..., None, :], dist, math.inf)
-        best_new, best_old = d.argmin(dim=-1), d.argmin(dim=-2)  # ties → lower index
-        mutual_new = (best_new.gather(-1, best_old) == index) & torch.isfinite(d.amin(dim=-2))
-        mutual_old = (best_old.gather(-1, best_new) == index) & torch.isfinite(d.amin(dim=-1))
+        d = torch.where(free_old[..., :, None] & free_new[..., None, :], dist, math.inf)
+        # min over a dim gives the first (lowest) index among equal minima
+        d_new, best_new = d.min(dim=-1)
+        d_old, best_old = d.min(dim=-2)
+        mutual_new = (best_new.gather(-1, best_old) == index) & torch.isfinite(d_old)
+        mutual_old = (best_old.gather(-1, best_new) == index) & torch.isfinite(d_new)
         link = torch.where(mutual_new, best_old, link)
         free_new = free_new & ~mutual_new
         free_old = free_old & ~mutual_old
