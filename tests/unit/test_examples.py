@@ -6,6 +6,7 @@ A new example needs an entry in ``COMMANDS`` (its smoke-test arguments); the tes
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,15 @@ SCIENCE = sorted((EXAMPLES_DIR / "science").glob("*.py"))
 #: Example path (relative to examples/) -> arguments of its smoke run; "{out}" is replaced.
 COMMANDS: dict[str, list[str]] = {
     "simulate_mobius.py": ["--out", "{out}", "simulation=quick", "lattice=small"],
+    "train_sb3_mobius.py": ["--quick", "--out", "{out}"],
     **{f"science/{p.name}": ["--quick", "--out", "{out}"] for p in SCIENCE},
 }
+
+#: The C++ kernels are compiled once per extensions directory: share the session's own
+#: (HOME is a temporary folder in the runs below, so the default would rebuild them).
+EXTENSIONS_DIR = os.environ.get(
+    "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions")
+)
 
 
 def test_every_example_is_smoke_tested() -> None:
@@ -36,7 +44,12 @@ def test_example_runs_and_writes_a_png(example: str, tmp_path: Path) -> None:
         text=True,
         timeout=300,
         cwd=tmp_path,
-        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={
+            "MPLBACKEND": "Agg",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "TORCH_EXTENSIONS_DIR": EXTENSIONS_DIR,
+        },
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert any(p.stat().st_size > 1000 for p in tmp_path.glob("*.png"))

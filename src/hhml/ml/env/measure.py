@@ -92,6 +92,9 @@ __all__ = ["MATCH_ROUNDS", "VortexMeasurement", "VortexTracks", "measure_vortice
 #: Rounds of mutual-nearest-neighbour linking in the age tracker.
 MATCH_ROUNDS = 4
 
+# pairs per block of the torch code's [.., K, K] tensors on the CPU (about 2 MB in float64)
+_CPU_PAIRS = 1 << 18
+
 Backend = Literal["auto", "torch", "cpp"]
 
 
@@ -226,7 +229,7 @@ def _check_args(
     track_distance: float,
     min_vortices_for_order: int,
     neighbours: int,
-) -> tuple[int, int]:
+) -> None:
     lattice.check_field(psi)
     if psi.dim() != 4:
         raise LatticeError(
@@ -253,7 +256,6 @@ def _check_args(
     if not isinstance(dt, Tensor) or tuple(dt.shape) != (B,):
         shape = tuple(dt.shape) if isinstance(dt, Tensor) else type(dt).__name__
         raise ConfigError(f"dt has shape {shape}; expected a float64 tensor [B] = [{B}]")
-    return B, S
 
 
 def _seam_row(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> Tensor:
@@ -341,7 +343,7 @@ def measure_vortices(
     ConfigError
         Invalid sizes, distances, tracker shape, ``dt`` shape or backend.
     """
-    B, S = _check_args(
+    _check_args(
         psi,
         lattice,
         tracks,
@@ -471,8 +473,24 @@ def _measure_torch(
     j = torch.where(valid, j, 0)
 
     # ---- hexatic order and ages of the first K
-    hexatic = _hexatic_torch(position, valid, chart, min_points, neighbours)
-    ages = _ages_torch(position, q_chart, valid, tracks, dt, chart, track_distance)
+    # the [.., K, K] pairwise work, in blocks of environments on the CPU (cache-sized
+    # tensors); one block on other devices
+    step = B if dev.type != "cpu" else max(1, _CPU_PAIRS // (S * K * K))
+    hexatic = torch.cat(
+        [
+            _hexatic_torch(position[b : b + step], valid[b : b + step], chart, min_points,
+                           neighbours)
+            for b in range(0, B, step)
+        ]
+    )  # fmt: skip
+    ages = torch.cat(
+        [
+            _ages_torch(position[b : b + step], q_chart[b : b + step], valid[b : b + step],
+                        _slice_tracks(tracks, b, b + step), dt[b : b + step], chart,
+                        track_distance)
+            for b in range(0, B, step)
+        ]
+    )  # fmt: skip
     n_valid = valid.sum(dim=(1, 2)).to(f64)
     mean_age = torch.where(
         n_valid > 0, torch.where(valid, ages, 0.0).sum(dim=(1, 2)) / n_valid.clamp_min(1.0), 0.0
@@ -496,6 +514,12 @@ def _measure_torch(
     )
     new_tracks = VortexTracks(position=position, charge=q_chart, age=ages, valid=valid)
     return meas, new_tracks
+
+
+def _slice_tracks(tracks: VortexTracks, lo: int, hi: int) -> VortexTracks:
+    return VortexTracks(
+        tracks.position[lo:hi], tracks.charge[lo:hi], tracks.age[lo:hi], tracks.valid[lo:hi]
+    )
 
 
 def _hexatic_torch(

@@ -199,11 +199,7 @@ def measure_cpu(
         net_charge_density=torch.where(has, stats[:, 3] / plaquettes, zero),
         core_depth=torch.where(has, depth_sum.reshape(B, S).sum(dim=1) / denom, zero),
         hexatic_order=hexatic.reshape(B, S).mean(dim=1),
-        mean_age=torch.where(
-            n_valid > 0, age.sum(dim=(1, 2)) / n_valid.clamp_min(1.0), zero
-        ),
+        mean_age=torch.where(n_valid > 0, age.sum(dim=(1, 2)) / n_valid.clamp_min(1.0), zero),
     )
-    tracks_out = VortexTracks(
-        position=meas.position, charge=meas.charge, age=age, valid=valid
-    )
+    tracks_out = VortexTracks(position=meas.position, charge=meas.charge, age=age, valid=valid)
     return meas, tracks_out
