@@ -140,3 +140,25 @@ def test_stack_simulator_steps_cuda_match_cpu() -> None:
     cpu.step(20)
     gpu.step(20)
     assert _rel(gpu.psi.cpu().numpy(), cpu.psi.numpy()) <= TOL
+
+
+def test_env_step_makes_no_device_synchronisation_on_cuda() -> None:
+    """CUDA's own guard: any synchronising call in the step raises."""
+    from hhml.ml.env import MobiusVortexCore
+
+    core = MobiusVortexCore(default_env_config(), 64, "cuda")
+    core.seed(0)
+    core.reset()
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    actions = torch.rand(4, 64, 23, generator=gen, device="cuda", dtype=torch.float64) * 2 - 1
+    core.step(actions[0])  # lazy caches
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for a in actions[1:]:
+            out = core.step(a)
+            core.observation()
+            core.reset(out.terminated | out.truncated)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()

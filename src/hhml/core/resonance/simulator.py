@@ -34,6 +34,7 @@ from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs
 from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_layout, source_profile
 from hhml.core.resonance.imprint import pair_factors
+from hhml.core.resonance.imprint_kernel import cpp_pair_factors
 from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
 from hhml.core.resonance.stack_kernel import cpp_stack_rk4_step
 from hhml.errors import ConfigError, LatticeError, NumericalInstabilityError
@@ -698,19 +699,18 @@ class Simulator:
         rd = self.chart.real_dtype
 
         def factors(idx: Tensor | slice) -> Tensor:
-            return pair_factors(
-                self.chart,
-                u0[idx].to(rd),
-                v0[idx].to(rd),
-                first.pair_separation,
-                sign[idx].to(rd),
-                first.core_radius,
-            ).to(psi.dtype)
+            args = (u0[idx].to(rd), v0[idx].to(rd), first.pair_separation, sign[idx].to(rd))
+            out = cpp_pair_factors(self.chart, *args, first.core_radius) if on_host else None
+            if out is None:  # a device, or the kernel does not apply (IMPRINT_STATUS)
+                out = pair_factors(self.chart, *args, first.core_radius)
+            return out.to(psi.dtype)
+
+        on_host = dev.type == "cpu" and not device_paths_only()
 
         batched = psi if self.batch is not None else psi.unsqueeze(0)
         if not self.is_stack:
             batched = batched.unsqueeze(1)  # a strip axis of length 1
-        if dev.type == "cpu" and not device_paths_only():
+        if on_host:
             idx = torch.nonzero(seeding).reshape(-1)
             if idx.numel() == 0:
                 return psi

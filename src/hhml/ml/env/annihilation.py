@@ -34,6 +34,7 @@ from torch import Tensor
 
 from hhml.core.mobius import MobiusStrip
 from hhml.core.resonance.imprint import _image_distance, _phase
+from hhml.core.resonance.imprint_kernel import cpp_imprint_angles
 from hhml.ml.env.measure import VortexMeasurement
 from hhml.utils.host_sync import device_paths_only
 
@@ -87,9 +88,10 @@ def annihilate(
     chosen = torch.gather(candidate, 1, order) & (rank[None, :] < n_target[:, None])
     targeted = chosen.sum(dim=1)
 
-    # the imprints of the chosen slots only where the host may look (CPU: compaction);
-    # on a device every slot is computed, unchosen ones with angle exactly 0
-    if psi.device.type == "cpu" and not device_paths_only():
+    # the imprints of the chosen slots only where the host may look (CPU: compaction and
+    # the C++ kernel); on a device every slot is computed, unchosen ones adding exactly 0
+    on_host = psi.device.type == "cpu" and not device_paths_only()
+    if on_host:
         slots = torch.nonzero(chosen.reshape(-1)).reshape(-1)
     else:
         slots = torch.arange(B * M, device=psi.device)
@@ -97,15 +99,23 @@ def annihilate(
     flat = order.reshape(-1)[slots]  # index into [S·K] of each slot's vortex
     rd = chart.real_dtype
     pos = vortices.position.reshape(B, S * K, 2)[env, flat].to(rd)
-    u0, v0 = pos[:, 0, None, None], pos[:, 1, None, None]
     charge = vortices.charge.reshape(B, S * K)[env, flat].to(rd)
-    weight = strength.to(rd)[env] * charge * chosen.reshape(-1)[slots].to(rd)
-    uu, vv = chart.coordinates()
-    phi = _phase(chart, uu, vv, u0, v0)  # [T, nu, nv]
-    d = _image_distance(chart, uu, vv, u0, v0)
-    r = radius.to(rd)[env, None, None]
-    angle = -weight[:, None, None] * phi * torch.exp(-(d * d) / (2.0 * r * r))
-    total = torch.zeros(B * S, *psi.shape[2:], dtype=rd, device=psi.device)
-    total.index_add_(0, env * S + flat // K, angle)
+    weight = -strength.to(rd)[env] * charge * chosen.reshape(-1)[slots].to(rd)
+    r = radius.to(rd)[env]
+    group = env * S + flat // K
+    total = (
+        cpp_imprint_angles(chart, pos[:, 0], pos[:, 1], weight, r, group, B * S)
+        if on_host
+        else None
+    )
+    if total is None:  # a device, or the kernel does not apply (IMPRINT_STATUS says why)
+        u0, v0 = pos[:, 0, None, None], pos[:, 1, None, None]
+        uu, vv = chart.coordinates()
+        phi = _phase(chart, uu, vv, u0, v0)  # [T, nu, nv]
+        d = _image_distance(chart, uu, vv, u0, v0)
+        rr = r[:, None, None]
+        angle = weight[:, None, None] * phi * torch.exp(-(d * d) / (2.0 * rr * rr))
+        total = torch.zeros(B * S, *psi.shape[2:], dtype=rd, device=psi.device)
+        total.index_add_(0, group, angle)
     factor = torch.polar(torch.ones_like(total), total).to(psi.dtype).reshape(psi.shape)
     return psi * factor, targeted

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from hhml.core.mobius.stack import chart_of
 from hhml.core.resonance.cpp_kernels import _simd_flags
+from hhml.errors import ConfigError
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip, TokamakStack
@@ -138,26 +139,26 @@ def measure_cpu(
 
     Raises
     ------
-    RuntimeError
+    ConfigError
         The kernel is not built (callers check :func:`load` first).
     """
     from hhml.ml.env.measure import VortexMeasurement, VortexTracks
 
     module = load()
     if module is None:
-        raise RuntimeError(f"measurement kernel unavailable: {KERNEL_STATUS.reason}")
+        raise ConfigError(f"the C++ measurement kernel is unavailable: {KERNEL_STATUS.reason}")
     chart = chart_of(lattice)
+    f64 = torch.float64
     B, S, nu, nv = (int(n) for n in psi.shape)
     K, N = max_vortices, B * S
-    f64 = torch.float64
     ghost = seam_row.to(psi.dtype).reshape(N, nv).contiguous()
     out = module.measure_strips(
         psi.reshape(N, nu, nv).contiguous(),
         ghost,
-        tracks.position.reshape(N, K, 2).contiguous(),
-        tracks.charge.reshape(N, K).contiguous(),
-        tracks.age.reshape(N, K).contiguous(),
-        tracks.valid.reshape(N, K).contiguous(),
+        tracks.position.to(f64).reshape(N, K, 2).contiguous(),
+        tracks.charge.to(torch.int64).reshape(N, K).contiguous(),
+        tracks.age.to(f64).reshape(N, K).contiguous(),
+        tracks.valid.to(torch.bool).reshape(N, K).contiguous(),
         dt[:, None].expand(B, S).reshape(N).contiguous(),
         K,
         _TOPOLOGY[chart.topology],
