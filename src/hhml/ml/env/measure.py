@@ -86,6 +86,7 @@ from hhml.core.mobius.stack import chart_of
 from hhml.core.resonance.vortices import _bilinear_zero, winding_numbers
 from hhml.errors import ConfigError, LatticeError
 from hhml.ml.env import measure_kernel
+from hhml.utils.host_sync import device_paths_only
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip, TokamakStack
@@ -281,8 +282,8 @@ def _seam_row(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> Tensor:
 def _use_kernel(psi: Tensor, lattice: MobiusStrip | TokamakStack, backend: str) -> bool:
     if backend not in ("auto", "torch", "cpp"):
         raise ConfigError(f"backend = {backend!r} is not valid; use 'auto', 'torch' or 'cpp'")
-    if backend == "torch":
-        return False
+    if backend == "torch" or (backend == "auto" and device_paths_only()):
+        return False  # (inside forbid_host_sync: the path a GPU takes)
     chart = chart_of(lattice)
     applies = psi.device.type == "cpu" and psi.dtype == chart.dtype
     if backend == "cpp":
