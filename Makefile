@@ -92,7 +92,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) ## Install hhml[bench] and run benchmarks/bench_rhs.py (vs py-pde)
 	$(VPY) benchmarks/bench_rhs.py
 
-bench-env: install ## Env-steps/s of the Möbius env for 1 and 16 envs (benchmarks/bench_env.py)
+bench-env: install ## Env-steps/s of the Möbius env, 1 to 128 envs (benchmarks/bench_env.py)
 	$(VPY) benchmarks/bench_env.py
 
 bench-rl: install ## TD3 on Pendulum-v1, 20 000 steps (~4 min); all runs: benchmarks/README.md

@@ -10,13 +10,15 @@ into a temporary directory, renamed ``hhml_baseline`` (imports rewritten) and ti
 the same process, interleaved with the current code round by round (old block, new
 block, old, new, ...), so both see the same machine load; the table then gives the
 new/old ratio per size. ``--profile`` adds the share of the step spent in the PDE
-integration (``Simulator.advance``) for the current code, measured by timing that call
-separately in the same steps.
+integration (``Simulator.advance``: RK4, noise, pair seeding) for the current code,
+measured by timing that call separately in the same steps. ``--memory N ...`` reports the
+resident memory per env at N envs (a fresh process per N; RSS after building the envs
+and 3 steps, minus RSS before).
 
 Usage::
 
     python benchmarks/bench_env.py [--envs 1 8 32 128] [--steps 20] [--rounds 3]
-        [--threads T] [--baseline 3c872e4] [--profile] [--json PATH]
+        [--threads T] [--baseline 3c872e4] [--profile] [--memory 128 1024] [--json PATH]
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import importlib
 import json
 import platform
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,39 @@ class Contender:
         return out
 
 
+_MEMORY_PROBE = """
+import os, sys, numpy as np, torch
+torch.set_num_threads(1)
+from hhml.ml.env import MobiusVortexVecEnv, default_env_config
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * page
+n = int(sys.argv[1])
+warm = MobiusVortexVecEnv(default_env_config(), num_envs=1)  # kernels loaded, caches built
+warm.reset(seed=0); warm.step(np.zeros((1, 23)))
+before = rss()
+env = MobiusVortexVecEnv(default_env_config(), num_envs=n)
+env.reset(seed=0)
+rng = np.random.default_rng(0)
+for _ in range(3):
+    env.step(rng.uniform(-1, 1, (n, 23)))
+print((rss() - before) / n)
+"""
+
+
+def resident_bytes_per_env(num_envs: int) -> float:
+    """Resident memory an env adds (bytes), from a fresh process: RSS after building
+    ``num_envs`` envs and 3 steps minus RSS before, over ``num_envs``."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(num_envs)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 8, 32, 128])
@@ -124,6 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--baseline", default=None, help="git commit of the old code")
     parser.add_argument("--profile", action="store_true", help="PDE share of the new step")
+    parser.add_argument(
+        "--memory", type=int, nargs="*", default=[], help="env counts for the RSS probe"
+    )
     parser.add_argument("--json", default=None, help="write the results to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -143,9 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "old": [],
     }
     for n in args.envs:
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         new = Contender("new", MobiusVortexVecEnv, cfg, n, seed=0)
-        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         contenders = [new]
         if old_cls is not None:
             contenders.append(Contender("old", old_cls, old_cfg_mod.default_env_config(), n, 0))
@@ -155,7 +190,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for c in contenders:
                 c.block(args.steps, record=True, profile=args.profile and c is new)
         row = new.summary()
-        row["peak_rss_growth_mib"] = (rss1 - rss0) / 1024.0
         results["new"].append(row)
         if old_cls is not None:
             results["old"].append(contenders[1].summary())
@@ -181,6 +215,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.profile:
             line += f" {row.get('pde_share', float('nan')):>9.2f}"
         print(line)
+    results["memory_bytes_per_env"] = {}
+    for n in args.memory:
+        per_env = resident_bytes_per_env(n)
+        results["memory_bytes_per_env"][n] = per_env
+        print(f"resident memory at {n} envs: {per_env / 1024:.0f} KiB per env")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

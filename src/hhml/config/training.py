@@ -60,8 +60,9 @@ class TrainingConfig(Section):
     deterministic : bool
         Ask torch for deterministic kernels (see :func:`hhml.utils.seed_everything`).
     torch_threads : int
-        CPU threads torch may use (0: torch's default). Small networks often run
-        faster on one thread; a bitwise-exact resume needs the same value.
+        CPU threads torch may use (0: auto, :func:`hhml.ml.training.threads.choose_threads`:
+        one thread below 65 536 field nodes per step, else all cores; set 1 on a
+        machine shared with other jobs). A bitwise-exact resume needs the same value.
     """
 
     section_name: ClassVar[str] = "training"
@@ -119,5 +120,9 @@ class TrainingConfig(Section):
     progress_bar: bool = spec(True, doc="show a tqdm progress bar on stderr")
     deterministic: bool = spec(True, doc="ask torch for deterministic kernels")
     torch_threads: int = spec(
-        0, low=0, high=1024, integer=True, doc="CPU threads of torch (0: torch's default)"
+        0,
+        low=0,
+        high=1024,
+        integer=True,
+        doc="CPU threads of torch (0: auto — 1 below 65 536 field nodes per step, else all)",
     )

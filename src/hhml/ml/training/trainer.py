@@ -51,6 +51,7 @@ from hhml.config.schema import HHmLConfig
 from hhml.errors import CheckpointError, ConfigError, HHmLError
 from hhml.ml.env.factory import make_vector_env
 from hhml.ml.env.state import RUNNING, TERMINATION_REASONS
+from hhml.ml.training.threads import choose_threads
 from hhml.ml.rl.base import Agent
 from hhml.ml.training.checkpoint import (
     check_env_checkpointable,
@@ -329,8 +330,8 @@ class _LoopState:
 def _set_up_torch(cfg: HHmLConfig) -> None:
     """Seed the global RNGs, select deterministic kernels and the CPU thread count."""
     seed_everything(cfg.training.seed, deterministic=cfg.training.deterministic)
-    if cfg.training.torch_threads > 0:
-        torch.set_num_threads(cfg.training.torch_threads)
+    threads, _ = choose_threads(cfg)
+    torch.set_num_threads(threads)
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
