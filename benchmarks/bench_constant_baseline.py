@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def score(action: npt.ArrayLike) -> tuple[float, float, int]:
         result, _ = run_episodes(envs, ConstantPolicy(action), seeds, lambda a: a, 0)
-        steps = int(round(result.length_mean * len(seeds)))
+        steps = round(result.length_mean * len(seeds))
         return result.return_mean, result.return_std, steps
 
-    mid, mid_std, used = score(np.zeros(act_dim))
+    mid, mid_std, _ = score(np.zeros(act_dim))
     rng = np.random.default_rng(args.seed)
     best, best_action, spent, tried = -np.inf, np.zeros(act_dim), 0, 0
     while spent < args.budget:
@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
     }
     print(f"mid-point action (all zeros): {mid:.2f} ± {mid_std:.2f} (std over {len(seeds)})")
-    print(
-        f"best of {tried} random constant actions ({spent} env steps of search): {best:.2f}"
-    )
+    print(f"best of {tried} random constant actions ({spent} env steps of search): {best:.2f}")
     print(json.dumps(out["best_constant"]["action"]))
     return out
 

@@ -13,7 +13,6 @@ import hhml.ml.env  # noqa: F401  (registers hhml/MobiusVortex-v0)
 from hhml.config import load_config
 from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
-from hhml.ml.env.state import TERMINATION_REASONS
 from hhml.ml.env import (
     CONTROLS,
     OBSERVATION_FEATURES,
@@ -23,6 +22,7 @@ from hhml.ml.env import (
     default_env_config,
     make_vector_env,
 )
+from hhml.ml.env.state import TERMINATION_REASONS
 
 N_FEATURES = len(OBSERVATION_FEATURES)
 

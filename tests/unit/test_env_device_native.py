@@ -105,7 +105,7 @@ def test_bad_tensor_actions_get_a_config_error_naming_the_problem() -> None:
     core.reset()
     with pytest.raises(ConfigError, match=r"shape \(2, 22\); expected \(2, 23\)"):
         core.step(torch.zeros(2, 22))
-    with pytest.raises(ConfigError, match="dtype torch.int64"):
+    with pytest.raises(ConfigError, match=r"dtype torch\.int64"):
         core.step(torch.zeros(2, 23, dtype=torch.int64))
     with pytest.raises(ConfigError, match="is on meta"):
         core.step(torch.zeros(2, 23, device="meta"))

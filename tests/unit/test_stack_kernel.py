@@ -272,9 +272,10 @@ def test_simulator_uses_the_kernel_on_cpu() -> None:
     kernel = cpp_stack_rk4_step(psi, 0.7, fused.dt, **kw)
     assert kernel is not None, STACK_STATUS.last_skip
     assert torch.equal(fused.integrator.step(psi, 0.7, fused.dt), kernel)
-    assert _relative_error(eager.integrator.step(psi, 0.7, eager.dt), kernel, psi) < TOL[
-        torch.complex128
-    ]
+    assert (
+        _relative_error(eager.integrator.step(psi, 0.7, eager.dt), kernel, psi)
+        < TOL[torch.complex128]
+    )
 
 
 def test_not_applicable_returns_none_with_reason() -> None:

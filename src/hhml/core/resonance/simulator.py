@@ -718,7 +718,8 @@ class Simulator:
             out[idx, strip[idx]] = batched[idx, strip[idx]] * factors(idx)
         else:
             hit = seeding[:, None] & (strip[:, None] == torch.arange(strips, device=dev))
-            out = torch.where(hit[:, :, None, None], batched * factors(slice(None))[:, None], batched)
+            imprinted = batched * factors(slice(None))[:, None]
+            out = torch.where(hit[:, :, None, None], imprinted, batched)
         if not self.is_stack:
             out = out.squeeze(1)
         return out if self.batch is not None else out.squeeze(0)

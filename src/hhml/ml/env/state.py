@@ -112,8 +112,10 @@ class EnvState:
             time=state["time"].to(dev, torch.float64),
             last_time=state["last_time"].to(dev, torch.float64),
             tracks=VortexTracks.from_state_dict({k: v.to(dev) for k, v in state["tracks"].items()}),
-            vortices=None if vort is None else VortexMeasurement(
-                **{k: v.to(dev) for k, v in vort.items()}
+            vortices=(
+                None
+                if vort is None
+                else VortexMeasurement(**{k: v.to(dev) for k, v in vort.items()})
             ),
             measured={k: v.to(dev, torch.float64) for k, v in state["measured"].items()},
         )

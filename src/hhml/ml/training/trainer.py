@@ -51,7 +51,6 @@ from hhml.config.schema import HHmLConfig
 from hhml.errors import CheckpointError, ConfigError, HHmLError
 from hhml.ml.env.factory import make_vector_env
 from hhml.ml.env.state import RUNNING, TERMINATION_REASONS
-from hhml.ml.training.threads import choose_threads
 from hhml.ml.rl.base import Agent
 from hhml.ml.training.checkpoint import (
     check_env_checkpointable,
@@ -91,6 +90,7 @@ from hhml.ml.training.metrics import (
 )
 from hhml.ml.training.rng import capture_rng_state, restore_rng_state
 from hhml.ml.training.run_dir import RunDirectory, create_run_dir, open_run_dir, plan_run_dir
+from hhml.ml.training.threads import choose_threads
 from hhml.utils.atomic_io import atomic_torch_save, atomic_write_text
 from hhml.utils.seeding import seed_everything
 
@@ -446,9 +446,7 @@ def _load_rank_checkpoint(path: Path, dist: DistContext) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- trainer
 
 
-def first_observation(
-    envs: gym.vector.VectorEnv, cfg: HHmLConfig, dist: DistContext
-) -> FloatArray:
+def first_observation(envs: gym.vector.VectorEnv, cfg: HHmLConfig, dist: DistContext) -> FloatArray:
     """Reset the training envs for the first time: each rank from its own seed
     (:func:`~hhml.ml.training.distributed.rank_env_seed`; rank 0 uses
     ``training.seed``), so that the ranks of a ``--nproc`` run collect different
