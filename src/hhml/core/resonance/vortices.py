@@ -13,7 +13,8 @@ with ψ = 0 exactly has no phase (it contributes arg(0) = 0), so a field that
 is identically zero has no vortices.
 
 Public names: :func:`winding_numbers`, :func:`detect_vortices`,
-:class:`VortexSet`, :func:`vortex_density`, :data:`IID_PHASE_VORTEX_FRACTION`.
+:class:`VortexSet`, :func:`vortex_density`, :func:`core_positions`,
+:data:`IID_PHASE_VORTEX_FRACTION`.
 """
 
 from __future__ import annotations
@@ -131,20 +132,9 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
         corners = (psi[..., :, :-1], up[..., :, :-1], up[..., :, 1:], psi[..., :, 1:])
     sel = tuple(idx.T)
     f00, f10, f11, f01 = (c[sel] for c in corners)
-    s, t = _bilinear_zero(f00, f10, f11, f01)
-    i, j = idx[:, -2].to(chart.u.dtype), idx[:, -1].to(chart.u.dtype)
-    u = (i + 0.5 + s) * chart.du
-    v = -chart.half_width + (j + 0.5 + t) * chart.dv
-    charge = charges[sel]
-    past_seam = u >= chart.length
-    u = torch.where(past_seam, u - chart.length, u)
-    if chart.flip:
-        # a core refined past u = L lies in the chart at (u − L, −v), where the
-        # orientation — and so the chart charge — is reversed
-        v = torch.where(past_seam, -v, v)
-        charge = torch.where(past_seam, -charge, charge)
-    if chart.periodic_v:
-        v = torch.remainder(v + chart.half_width, 2 * chart.half_width) - chart.half_width
+    u, v, charge = core_positions(
+        chart, idx[:, -2], idx[:, -1], charges[sel], corners=(f00, f10, f11, f01)
+    )
     # rms per field (over the last two dims), so a batch neighbour cannot change a depth
     rms_field = psi.abs().pow(2).mean(dim=(-2, -1)).sqrt()
     rms = rms_field[tuple(idx[:, :-2].T)] if idx.shape[1] > 2 else rms_field.expand(len(idx))
@@ -157,6 +147,30 @@ def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexS
         charge=charge,
         depth=depth,
     )
+
+
+def core_positions(
+    chart: MobiusStrip, i: Tensor, j: Tensor, charge: Tensor, corners: tuple[Tensor, ...]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Refined core positions ``(u, v)`` and chart charges of plaquettes ``(i, j)``.
+
+    ``corners`` are the plaquettes' ``(f00, f10, f11, f01)`` (seam factors applied);
+    every argument has the same shape ``[...]``. The core is the zero of the bilinear
+    interpolant; a core refined past ``u = L`` is mapped through the identification.
+    """
+    s, t = _bilinear_zero(*corners)
+    u = (i.to(chart.u.dtype) + 0.5 + s) * chart.du
+    v = -chart.half_width + (j.to(chart.u.dtype) + 0.5 + t) * chart.dv
+    past_seam = u >= chart.length
+    u = torch.where(past_seam, u - chart.length, u)
+    if chart.flip:
+        # a core refined past u = L lies in the chart at (u − L, −v), where the
+        # orientation — and so the chart charge — is reversed
+        v = torch.where(past_seam, -v, v)
+        charge = torch.where(past_seam, -charge, charge)
+    if chart.periodic_v:
+        v = torch.remainder(v + chart.half_width, 2 * chart.half_width) - chart.half_width
+    return u, v, charge
 
 
 def _bilinear_zero(f00: Tensor, f10: Tensor, f11: Tensor, f01: Tensor) -> tuple[Tensor, Tensor]:

@@ -83,7 +83,7 @@ from torch import Tensor
 
 from hhml.core.mobius.neighbours import u_plus
 from hhml.core.mobius.stack import chart_of
-from hhml.core.resonance.vortices import _bilinear_zero, winding_numbers
+from hhml.core.resonance.vortices import core_positions, winding_numbers
 from hhml.errors import ConfigError, LatticeError
 from hhml.ml.env import measure_kernel
 from hhml.utils.host_sync import device_paths_only
@@ -393,24 +393,6 @@ def measure_vortices(
 # --------------------------------------------------------------------------------------
 
 
-def _positions(
-    chart: MobiusStrip, i: Tensor, j: Tensor, q: Tensor, corners: tuple[Tensor, ...]
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Refined ``(u, v)`` and chart charge of plaquettes ``(i, j)`` (as detect_vortices)."""
-    s, t = _bilinear_zero(*corners)
-    fi, fj = i.to(chart.u.dtype), j.to(chart.u.dtype)
-    u = (fi + 0.5 + s) * chart.du
-    v = -chart.half_width + (fj + 0.5 + t) * chart.dv
-    past_seam = u >= chart.length
-    u = torch.where(past_seam, u - chart.length, u)
-    if chart.flip:
-        v = torch.where(past_seam, -v, v)
-        q = torch.where(past_seam, -q, q)
-    if chart.periodic_v:
-        v = torch.remainder(v + chart.half_width, 2 * chart.half_width) - chart.half_width
-    return u, v, q
-
-
 def _measure_torch(
     psi: Tensor,
     lattice: MobiusStrip | TokamakStack,
@@ -445,7 +427,7 @@ def _measure_torch(
         last = tuple(c[..., -1, :] for c in corners)
         i_last = torch.full_like(q[..., -1, :], P1 - 1)
         j_all = torch.arange(P2, device=dev).expand_as(i_last)
-        _, _, q_last = _positions(chart, i_last, j_all, q[..., -1, :], last)
+        _, _, q_last = core_positions(chart, i_last, j_all, q[..., -1, :], last)
         chart_q = torch.cat([q[..., :-1, :], q_last[..., None, :]], dim=-2)
 
     # ---- per-env statistics over all vortices
@@ -479,7 +461,7 @@ def _measure_torch(
     f00, f01 = psi_flat.gather(-1, n00), psi_flat.gather(-1, n01)
     f10, f11 = up_flat.gather(-1, n00), up_flat.gather(-1, n01)
     q_slot = q.reshape(B, S, P).gather(-1, slot)
-    u, v, q_chart = _positions(chart, i, j, q_slot, (f00, f10, f11, f01))
+    u, v, q_chart = core_positions(chart, i, j, q_slot, (f00, f10, f11, f01))
     position = torch.stack([u, v], dim=-1).to(f64)
     position = torch.where(valid[..., None], position, 0.0)
     q_chart = torch.where(valid, q_chart, 0)
