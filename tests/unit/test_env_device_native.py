@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hhml.config.schema import HHmLConfig
-from hhml.errors import ConfigError
+from hhml.errors import CheckpointError, ConfigError
 from hhml.ml.env import CONTROLS, MobiusVortexCore, default_env_config, make_vector_env
 from hhml.ml.training.distributed import DistContext
 from hhml.ml.training.trainer import first_observation
@@ -115,3 +115,10 @@ def test_bad_tensor_actions_get_a_config_error_naming_the_problem() -> None:
     bad[1, 4] = np.nan
     with pytest.raises(ConfigError, match="NaN or Inf"):
         envs.step(bad)
+
+
+def test_an_env_state_of_the_per_env_layout_gets_a_checkpoint_error() -> None:
+    core = MobiusVortexCore(default_env_config(), 2)
+    old_layout = {"values": torch.zeros(2, 23), "elapsed": torch.zeros(2), "rngs": []}
+    with pytest.raises(CheckpointError, match="older HHmL version"):
+        core.load_state_dict(old_layout)

@@ -47,7 +47,7 @@ from hhml.config.schema import HHmLConfig, LatticeConfig, SimulationConfig
 from hhml.core.factory import ensemble_from_config
 from hhml.core.resonance import Simulator, detect_vortices
 from hhml.core.resonance.simulator import TENSOR_PARAMETERS
-from hhml.errors import ConfigError, NumericalInstabilityError
+from hhml.errors import CheckpointError, ConfigError, NumericalInstabilityError
 from hhml.ml.env.annihilation import annihilate
 from hhml.ml.env.controls import CONTROLS, ControlMap
 from hhml.ml.env.measure import measure_vortices
@@ -432,7 +432,7 @@ class MobiusVortexCore:
         """Restore :meth:`state_dict` (same config and number of envs)."""
         missing = {"state", "reset_generator", "simulator"} - set(state)
         if missing:
-            raise ConfigError(
+            raise CheckpointError(
                 f"environment state is missing {sorted(missing)} (written by an older HHmL "
                 "version? the batched env's checkpoint layout changed in 0.2)"
             )

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hhml.errors import ConfigError
+from hhml.errors import CheckpointError
 from hhml.ml.env.measure import VortexMeasurement, VortexTracks
 
 __all__ = ["COLLAPSED", "RUNNING", "TERMINATION_REASONS", "UNSTABLE", "EnvState"]
@@ -97,10 +97,10 @@ class EnvState:
         """Restore :meth:`state_dict` onto ``like``'s device, checking shapes against it."""
         missing = {"values", "elapsed", "time", "last_time", "tracks", "measured"} - set(state)
         if missing:
-            raise ConfigError(f"environment state is missing {sorted(missing)}")
+            raise CheckpointError(f"environment state is missing {sorted(missing)}")
         values = state["values"]
         if tuple(values.shape) != tuple(like.values.shape):
-            raise ConfigError(
+            raise CheckpointError(
                 f"environment state has {values.shape[0]} envs × {values.shape[1]} controls; "
                 f"this environment has {tuple(like.values.shape)}"
             )
