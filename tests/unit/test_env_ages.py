@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hhml.core.resonance import VortexTracker
-from hhml.ml.env.ages import VortexAges
+from vortex_ages_reference import VortexAges
 
 L, W = 2.0 * math.pi, 1.0
 

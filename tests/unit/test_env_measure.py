@@ -25,7 +25,7 @@ from hhml.core.resonance.tracking import band_displacement
 from hhml.core.resonance.vortices import detect_vortices
 from hhml.errors import ConfigError
 from hhml.ml.env import measure_kernel
-from hhml.ml.env.ages import VortexAges
+from vortex_ages_reference import VortexAges
 from hhml.ml.env.measure import (
     MATCH_ROUNDS,
     VortexMeasurement,

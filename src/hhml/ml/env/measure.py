@@ -32,8 +32,8 @@ Hexatic order, neighbour ties
     boundary of the neighbour set is broken towards the lower vortex index (NumPy's
     unstable ``argsort`` leaves it unspecified; generic positions have no ties).
 
-Ages: batched matching rule (replaces the Hungarian assignment of
-:class:`~hhml.ml.env.ages.VortexAges`)
+Ages: batched matching rule (replaces the minimum-cost (Hungarian) assignment that
+the env used before 0.2)
     A link from a previous vortex ``o`` to a new vortex ``n`` of the same strip is
     *allowed* if their shortest band distance (the even/odd-image rule of
     :func:`~hhml.core.resonance.tracking.band_displacement`) is at most

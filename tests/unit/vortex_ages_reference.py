@@ -1,4 +1,7 @@
-"""Vortex ages from frame-to-frame linking, cheap enough for every environment step.
+"""Reference vortex ages with the minimum-cost assignment (the env's rule before 0.2).
+
+Kept as a test oracle for :mod:`hhml.ml.env.measure`, whose batched rule agrees with this
+one wherever every link is unique.
 
 Each update links the new detections of one strip to the previous ones with the
 linking rule of :class:`~hhml.core.resonance.VortexTracker`: a link must be at most
