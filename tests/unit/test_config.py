@@ -23,6 +23,7 @@ from hhml.config import (
     save_config,
 )
 from hhml.config.specs import FieldSpec
+from hhml.config.yaml_io import MAX_YAML_DEPTH, MAX_YAML_NODES, load_yaml_text, read_yaml_file
 from hhml.errors import ConfigError
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -294,6 +295,68 @@ def test_duplicate_keys_are_errors(tmp_path: Path) -> None:
     assert message(info) == (
         f"duplicate key 'lattice.nu' in {path}, line 3 (first given on line 2); keep only one"
     )
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """The "billion laughs" document: 9 strings, each level 9 aliases of the last (9**9)."""
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * 9) + "]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    text = _alias_bomb()
+    assert len(text) < 500  # a few hundred bytes that would expand to 9**9 strings
+    path = write(tmp_path, "bomb.yaml", text)
+    # The first 100 000 nodes are reached inside l5 (9**6 strings; l0..l4 add ~66 000).
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message(info) == (
+        f"{path}, line 6: the YAML document expands to more than {MAX_YAML_NODES} nodes "
+        "(an aliased node counts once per use); anchors and aliases are allowed, but not "
+        "to expand a config to this size"
+    )
+    with pytest.raises(ConfigError, match="expands to more than"):
+        read_yaml_file(path, "bomb.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"), [("a: &a [*a]\n", 1), ("a: &a\n  b:\n    - 1\n    - *a\n", 3)]
+)
+def test_recursive_alias_is_a_config_error(tmp_path: Path, text: str, line: int) -> None:
+    path = write(tmp_path, "loop.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message(info) == (
+        f"{path}, line {line}: an alias refers to the node anchored on line 1, which "
+        "contains it (a recursive alias); an alias may only refer to a node outside itself"
+    )
+
+
+def test_ordinary_anchors_aliases_and_merge_keys_still_work() -> None:
+    data, _ = load_yaml_text(
+        "base: &b {x: 1, y: [2, 3]}\nsame: *b\nmerged:\n  <<: *b\n  z: 4\n", "t.yaml"
+    )
+    assert data == {
+        "base": {"x": 1, "y": [2, 3]},
+        "same": {"x": 1, "y": [2, 3]},
+        "merged": {"x": 1, "y": [2, 3], "z": 4},
+    }
+
+
+def test_too_deep_nesting_is_a_config_error() -> None:
+    depth = MAX_YAML_DEPTH + 1
+    with pytest.raises(ConfigError, match=rf"t\.yaml, line 1: .*deeper than {MAX_YAML_DEPTH}"):
+        load_yaml_text("x: " + "[" * depth + "]" * depth + "\n", "t.yaml")
+    load_yaml_text("x: " + "[" * (depth - 2) + "]" * (depth - 2) + "\n", "t.yaml")
+
+
+def test_every_shipped_yaml_file_is_within_the_limits() -> None:
+    files = sorted(REPO_CONFIGS.rglob("*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        read_yaml_file(path, str(path))
 
 
 @pytest.mark.parametrize("text", ["- 1\n- 2\n", "42\n", "just text\n"])

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from vortex_ages_reference import VortexAges
 
 from hhml.core.resonance import VortexTracker
-from vortex_ages_reference import VortexAges
 
 L, W = 2.0 * math.pi, 1.0
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from vortex_ages_reference import VortexAges
 
 from hhml.core.mobius import LatticeEnsemble
 from hhml.core.resonance import imprint_pair, imprint_vortex
@@ -25,7 +26,6 @@ from hhml.core.resonance.tracking import band_displacement
 from hhml.core.resonance.vortices import detect_vortices
 from hhml.errors import ConfigError
 from hhml.ml.env import measure_kernel
-from vortex_ages_reference import VortexAges
 from hhml.ml.env.measure import (
     MATCH_ROUNDS,
     VortexMeasurement,

@@ -156,7 +156,7 @@ def test_checkpoints_hold_what_resume_needs(reference: tuple[Path, TrainResult])
     assert last["kind"] == "last" and last["step"] == 400
     assert last["agent_class"] == "TD3"
     assert "replay" in last["agent"] and "optimizers" in last["agent"]
-    assert last["env"]["kind"] == "pickled_envs"
+    assert last["env"]["kind"] == "gym_envs"
     assert tuple(last["obs"].shape) == (1, 3)
     assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
     best = load_checkpoint(run_dir / "model_best.pt")

@@ -10,8 +10,16 @@ set would read as something else, so dumps read back identically in both.
 Reading also records the line of every key (for messages) and rejects duplicate
 keys, which PyYAML would otherwise resolve silently in favour of the last one.
 
+Anchors and aliases (``&base`` / ``*base``, ``<<: *base``) are allowed, but a
+document may expand to at most :data:`MAX_YAML_NODES` nodes, counting an aliased
+node once per use, and nest at most :data:`MAX_YAML_DEPTH` levels deep; an alias
+inside the node it refers to is an error. This turns an "alias bomb" (a few
+hundred bytes that expand to billions of nodes) or a self-referencing alias into a
+:class:`ConfigError` naming the file and line instead of a hang or a
+``RecursionError``.
+
 Public names: ``ConfigLoader``, ``ConfigDumper``, ``read_yaml_file``,
-``parse_scalar``, ``dump_yaml``.
+``parse_scalar``, ``dump_yaml``, ``MAX_YAML_NODES``, ``MAX_YAML_DEPTH``.
 """
 
 from __future__ import annotations
@@ -24,7 +32,21 @@ import yaml
 
 from hhml.errors import ConfigError
 
-__all__ = ["ConfigDumper", "ConfigLoader", "dump_yaml", "parse_scalar", "read_yaml_file"]
+__all__ = [
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
+    "ConfigDumper",
+    "ConfigLoader",
+    "dump_yaml",
+    "parse_scalar",
+    "read_yaml_file",
+]
+
+#: Most nodes (scalars, sequences, mappings; keys included) one YAML document may
+#: expand to, an aliased node counting once per use.
+MAX_YAML_NODES = 100_000
+#: Deepest nesting of sequences/mappings in one YAML document.
+MAX_YAML_DEPTH = 100
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -122,6 +144,66 @@ def _key_lines(node: yaml.Node, prefix: str, lines: dict[str, int], display: str
             _key_lines(item, f"{prefix}[{index}]", lines, display)
 
 
+def _check_size(root: yaml.Node, display: str) -> None:
+    """Reject documents that expand past the limits, or hold an alias inside its own anchor.
+
+    Walks the node graph as the constructed data would be laid out (an aliased node
+    once per use), stopping at :data:`MAX_YAML_NODES` nodes, so the cost is bounded
+    whatever the aliases multiply to.
+
+    Raises
+    ------
+    ConfigError
+        Too many nodes, too deep, or a recursive alias; with the line of the node.
+    """
+    count = 0
+    seen: set[int] = set()  # ids of the collections visited so far
+    path: list[tuple[yaml.Node, bool]] = []  # current path: (node, reached through an alias)
+
+    def alias_line(default: int) -> int:
+        """Line of the outermost alias on the path (the line of the node that holds it)."""
+        for index, (_, aliased) in enumerate(path):
+            if aliased and index > 0:
+                return int(path[index - 1][0].start_mark.line) + 1
+        return default
+
+    def visit(node: yaml.Node, depth: int) -> None:
+        nonlocal count
+        count += 1
+        line = node.start_mark.line + 1
+        if count > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{display}, line {alias_line(line)}: the YAML document expands to more "
+                f"than {MAX_YAML_NODES} nodes (an aliased node counts once per use); "
+                "anchors and aliases are allowed, but not to expand a config to this size"
+            )
+        if not isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            return
+        if any(node is open_node for open_node, _ in path):
+            raise ConfigError(
+                f"{display}, line {path[-1][0].start_mark.line + 1}: an alias refers to the "
+                f"node anchored on line {line}, which contains it (a recursive alias); an "
+                "alias may only refer to a node outside itself"
+            )
+        if depth >= MAX_YAML_DEPTH:
+            raise ConfigError(
+                f"{display}, line {line}: the YAML document nests deeper than "
+                f"{MAX_YAML_DEPTH} levels of sequences/mappings"
+            )
+        path.append((node, id(node) in seen))
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                visit(item, depth + 1)
+        else:
+            for key_node, value_node in node.value:
+                visit(key_node, depth + 1)
+                visit(value_node, depth + 1)
+        path.pop()
+
+    visit(root, 0)
+
+
 def _syntax_error(exc: yaml.YAMLError, display: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
@@ -144,13 +226,16 @@ def load_yaml_text(text: str, display: str) -> tuple[Any, dict[str, int]]:
     Raises
     ------
     ConfigError
-        A syntax error (with line and column), several documents, or a duplicate key.
+        A syntax error (with line and column), several documents, a duplicate key,
+        or a document that expands past :data:`MAX_YAML_NODES` nodes /
+        :data:`MAX_YAML_DEPTH` levels or holds a recursive alias.
     """
     loader = ConfigLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, {}
+        _check_size(node, display)
         lines: dict[str, int] = {}
         _key_lines(node, "", lines, display)
         data = loader.construct_document(node)

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from hhml.config.schema import FieldParams
 from hhml.core.mobius import LatticeEnsemble, MobiusStrip, TokamakStack
-from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs
+from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs, cpp_flat_rk4_step
 from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_layout, source_profile
 from hhml.core.resonance.imprint import pair_factors
@@ -629,14 +629,34 @@ class Simulator:
         return self._add_local_terms(out, psi, t)
 
     def fused_rk4_step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
-        """One RK4 step of a stack by the C++ kernel of
-        :mod:`~hhml.core.resonance.stack_kernel`, or None where it does not apply
-        (single strips, non-CPU devices, ``compiled=False``, kernel unavailable — the
-        reason is in ``STACK_STATUS``). Same numbers as :class:`RK4` to rounding."""
-        if not self.is_stack or self.compiled is False or psi.device.type != "cpu":
-            return None
-        assert isinstance(self.lattice, TokamakStack)
+        """One RK4 step by a fused C++ kernel, or None where none applies.
+
+        Stacks: :func:`~hhml.core.resonance.stack_kernel.cpp_stack_rk4_step`; flat single
+        strips with scalar parameters and no spectral filter (where the C++ right-hand
+        side is used): :func:`~hhml.core.resonance.cpp_kernels.cpp_flat_rk4_step`. None on
+        non-CPU devices, with ``compiled=False`` or when a kernel is unavailable (the
+        reason is in ``STACK_STATUS`` / ``CPP_STATUS``). Same numbers as :class:`RK4` to
+        rounding."""
         c = self._c
+        if self.compiled is False or psi.device.type != "cpu":
+            return None
+        if not self.is_stack:
+            # flat single strip, scalar parameters, no spectral filter: the flat kernel
+            if not self._use_cpp or c.use_filter:
+                return None
+            return cpp_flat_rk4_step(
+                psi,
+                t,
+                dt,
+                self.chart,
+                c.growth,
+                c.diffusion,
+                c.cubic,
+                self._potential,
+                self._source,
+                c.frequency,
+            )
+        assert isinstance(self.lattice, TokamakStack)
         real = self.chart.real_dtype
         batched = psi if self.batch is not None else psi.unsqueeze(0)
         out = cpp_stack_rk4_step(
