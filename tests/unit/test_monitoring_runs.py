@@ -4,6 +4,7 @@ and watching a run directory."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -13,11 +14,14 @@ import torch
 from hhml.errors import CheckpointError
 from hhml.monitoring.runs import (
     MetricsTail,
+    PollErrors,
     RunWatcher,
     clean_record,
     latest_snapshot,
+    parse_count,
     resolve_run_dirs,
 )
+from hhml.monitoring.server import Dashboard, DashboardSettings
 from hhml.utils.atomic_io import atomic_write_text
 
 CONFIG = """\
@@ -233,3 +237,117 @@ def test_run_watcher_info_follows_the_files(tmp_path: Path) -> None:
     assert (info["status"], info["step"], info["snapshot_step"]) == ("completed", 400, 400)
     assert ["best_eval.return_mean", 2.5] in [list(row) for row in info["summary"]]
     assert watcher.info_version == version + 1
+
+
+def test_parse_count_accepts_only_ascii_digits() -> None:
+    assert [parse_count(t) for t in ("0", "007", "123456789012345")] == [0, 7, 123456789012345]
+    # "²" passes str.isdigit() but not int(); "١" (Arabic-Indic one), " 1", "+1", "1_0"
+    # pass int() but are not steps; 16+ digits exceed the limit (5000 would overflow int()).
+    bad = ("", "²", "²²", "١", " 1", "1 ", "+1", "-1", "1_0", "1.0", "1e3", "9" * 16, "9" * 5000)
+    assert [parse_count(t) for t in bad] == [None] * len(bad)
+    assert parse_count("99", max_digits=1) is None
+
+
+def test_latest_snapshot_ignores_names_that_are_not_ascii_steps(tmp_path: Path) -> None:
+    names = ("step_0000000900.pt", "step_²².pt", "step_١٢٣٤٥.pt", "step_" + "9" * 200 + ".pt")
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert latest_snapshot(tmp_path) == tmp_path / "step_0000000900.pt"
+    (tmp_path / "step_0000000900.pt").unlink()
+    assert latest_snapshot(tmp_path) is None
+
+
+def bad_snapshot_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "step_²².pt" in r.getMessage()]
+
+
+def test_a_bad_snapshot_name_does_not_stop_polling(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = make_run(tmp_path / "bad")
+    good = make_run(tmp_path / "good")
+    dashboard = Dashboard([RunWatcher(bad), RunWatcher(good)], DashboardSettings())
+    caplog.set_level(logging.INFO, logger="hhml.monitoring")
+    assert dashboard.poll_once() == [0, 1]
+
+    (bad / "snapshots").mkdir()
+    (bad / "snapshots" / "step_²².pt").write_bytes(b"not a snapshot")
+    for step in (300, 400, 500):
+        append(good / "metrics.jsonl", line(step))
+        append(bad / "metrics.jsonl", line(step))
+        assert dashboard.poll_once() == [0, 1]
+        assert dashboard.watchers[1].info()["step"] == step
+        assert dashboard.watchers[0].info()["step"] == step  # the bad run's metrics go on too
+    assert dashboard.watchers[0].info()["snapshot_step"] is None
+    assert dashboard.poll_once() == []
+
+    records = bad_snapshot_records(caplog)
+    assert len(records) == 1  # logged once, not on every poll
+    assert records[0].levelno == logging.WARNING
+    assert str(bad) in records[0].getMessage()
+
+    # A good snapshot beside the bad name is found; the bad name is not logged again.
+    torch.save({"step": 600}, bad / "snapshots" / "step_0000000600.pt")
+    assert dashboard.poll_once() == [0]
+    assert dashboard.watchers[0].info()["snapshot_step"] == 600
+    assert len(bad_snapshot_records(caplog)) == 1
+
+
+def test_a_run_that_raises_while_polling_is_logged_once_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = make_run(tmp_path / "bad")
+    good = make_run(tmp_path / "good")
+    dashboard = Dashboard([RunWatcher(bad), RunWatcher(good)], DashboardSettings())
+    dashboard.poll_once()
+    caplog.set_level(logging.INFO, logger="hhml.monitoring")
+
+    def broken_tail() -> bool:
+        raise PermissionError(13, "Permission denied", str(bad / "metrics.jsonl"))
+
+    # A failing file of a run: the other files of that run and the other run go on.
+    monkeypatch.setattr(dashboard.watchers[0].tail, "poll", broken_tail)
+    for step in (300, 400):
+        append(good / "metrics.jsonl", line(step))
+        assert dashboard.poll_once() == [1]
+        assert dashboard.watchers[1].info()["step"] == step
+    (bad / "config.yaml").write_text(CONFIG.replace("4000", "5000"), encoding="utf-8")
+    os.utime(bad / "config.yaml", ns=(1, 1))  # a new mtime even on a coarse clock
+    assert dashboard.poll_once() == [0]
+    assert dashboard.watchers[0].info()["total_steps"] == 5000
+    failed = [r for r in caplog.records if "metrics.jsonl failed" in r.getMessage()]
+    assert len(failed) == 1
+    assert "PermissionError" in failed[0].getMessage() and failed[0].exc_info is not None
+    assert "metrics.jsonl" in dashboard.watchers[0].errors.failing
+
+    # A whole run that raises (outside the per-file guard) is skipped by the dashboard.
+    def broken_poll() -> bool:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(dashboard.watchers[0], "poll", broken_poll)
+    for step in (500, 600):
+        append(good / "metrics.jsonl", line(step))
+        assert dashboard.poll_once() == [1]
+    assert len([r for r in caplog.records if "disk gone" in r.getMessage()]) == 1
+
+    monkeypatch.undo()  # both fixed: the bad run reads its new lines, the recovery is logged
+    append(bad / "metrics.jsonl", line(700))
+    assert dashboard.poll_once() == [0]
+    assert dashboard.watchers[0].info()["step"] == 700
+    assert len([r for r in caplog.records if r.getMessage().endswith("works again")]) == 2
+
+
+def test_poll_errors_log_a_new_kind_of_error_again(caplog: pytest.LogCaptureFixture) -> None:
+    errors = PollErrors("owner")
+    caplog.set_level(logging.INFO, logger="hhml.monitoring")
+
+    def fail(exc: Exception) -> int:
+        raise exc
+
+    assert errors.run("part", lambda: fail(ValueError("a")), -1) == -1
+    assert errors.run("part", lambda: fail(ValueError("b")), -1) == -1  # same kind: quiet
+    assert errors.run("part", lambda: fail(OSError("c")), -1) == -1
+    assert errors.failing == {"part": "OSError: c"}
+    assert errors.run("part", lambda: 5, -1) == 5
+    assert errors.failing == {}
+    assert [r.levelname for r in caplog.records] == ["ERROR", "ERROR", "WARNING"]

@@ -262,3 +262,46 @@ def test_fifty_concurrent_clients_all_receive_an_appended_line(
     results = asyncio.run(main())
     assert results == [[300]] * clients
     assert wait_until(lambda: server.dashboard.active_streams == 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/api/runs/%C2%B2/info", 404, ["no run '²'", "0 to 0"]),  # "²".isdigit() is True
+        ("/api/runs/%D9%A1/config", 404, ["no run '١'", "0 to 0"]),  # int("١") == 1
+        ("/api/runs/-0/metrics", 404, ["no run '-0'"]),
+        ("/api/runs/" + "9" * 5000 + "/info", 404, ["no run '9999", "..."]),
+        ("/api/runs/0/metrics?limit=%C2%B2", 400, ["limit='²'", "non-negative integer"]),
+        ("/api/runs/0/metrics?limit=" + "9" * 5000, 400, ["limit='9999", "15 digits"]),
+        ("/api/runs/0/metrics?limit=-1", 400, ["limit='-1'", "non-negative integer"]),
+        ("/api/runs/0/metrics?limit=", 400, ["limit=''"]),
+        ("/api/runs/0/snapshot.png?env=%C2%B2", 400, ["env='²'", "non-negative integer"]),
+        ("/api/runs/0/snapshot.png?env=" + "7" * 5000, 400, ["env='7777", "15 digits"]),
+        ("/api/runs/%C2%B2/events", 404, ["no run '²'"]),
+    ],
+)
+def test_bad_numbers_in_urls_are_answered_400_or_404_with_a_message(
+    server: DashboardServer, url: str, status: int, words: list[str]
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        response = client.get(url)
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert all(word in error for word in words), error
+        assert len(error) < 200  # a 5000-digit value is not echoed back
+        # The server is still fine afterwards.
+        assert client.get("/api/runs/0/metrics?limit=1").json()["records"] == [
+            {"kind": "train", "step": 100, "reward/total": 1.0}
+        ]
+        assert client.get("/api/runs/0/metrics?limit=99999").status_code == 200  # capped
+
+
+def test_a_non_ascii_or_huge_sse_cursor_restarts_the_stream(server: DashboardServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        # Sent as ?cursor= (an HTTP header cannot carry "²"); both reach _parse_cursor.
+        for cursor in ("²:1", "1:²", "9" * 5000 + ":0", "1:2:3", "1:-0"):
+            with client.stream("GET", "/api/runs/0/events", params={"cursor": cursor}) as response:
+                assert response.status_code == 200
+                kind, data = next(parse_events(response.iter_lines()))
+                assert kind == "reset"
+                assert [r["step"] for r in data["records"]] == [100, 200]

@@ -27,6 +27,7 @@ import yaml
 from hhml.config.controls import CONTROLS, LATTICE_CONTROLS
 from hhml.config.schema import LatticeConfig
 from hhml.errors import CheckpointError, ConfigError
+from hhml.utils.atomic_io import read_metrics_records
 
 __all__ = [
     "RunData",
@@ -96,7 +97,8 @@ class RunData:
     config : dict
         ``config.yaml`` as ``{section: {key: value}}``.
     records : list of dict
-        ``metrics.jsonl`` records in file order (a torn last line is skipped).
+        ``metrics.jsonl`` records in file order (malformed lines skipped, see
+        :func:`load_run`); each ``step`` is a non-negative ``int``.
     summary : dict or None
         ``metrics.json`` (None while a run is still going and has not written it).
     snapshots : list of Path
@@ -136,35 +138,22 @@ def _step_of(path: Path) -> int | None:
     return None
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                break  # the last line of a running (or killed) run may be torn
-            raise CheckpointError(f"{path}:{number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or "step" not in record:
-            raise CheckpointError(f"{path}:{number} is not a metrics record (no 'step' key)")
-        records.append(record)
-    return records
-
-
 def load_run(path: str | Path) -> RunData:
     """Read a run directory (see ``docs/training.md``) without modifying it.
 
     Raises
     ------
     CheckpointError
-        Not a directory, no ``config.yaml``, an unreadable ``config.yaml`` or
-        ``metrics.json``, or a malformed line of ``metrics.jsonl`` (other than a torn
-        last line).
+        Not a directory, no ``config.yaml``, or an unreadable ``config.yaml`` or
+        ``metrics.json``.
+
+    Warns
+    -----
+    UserWarning
+        For each malformed line of ``metrics.jsonl`` (not UTF-8, not JSON, no
+        non-negative integer ``step``), naming the file and line; the line is skipped
+        and the other records are used. A torn last line (no newline, a run still
+        writing) is skipped silently.
     """
     run = Path(path)
     if not run.is_dir():
@@ -196,7 +185,8 @@ def load_run(path: str | Path) -> RunData:
         for kind in ("last", "best")
         if (run / f"model_{kind}.pt").is_file()
     }
-    return RunData(run, config, _read_records(run / "metrics.jsonl"), summary, snaps, checkpoints)
+    records = read_metrics_records(run / "metrics.jsonl")
+    return RunData(run, config, records, summary, snaps, checkpoints)
 
 
 def _torch_load(path: Path) -> Any:

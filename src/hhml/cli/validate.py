@@ -1,7 +1,8 @@
 """``hhml-validate``: run the physics validation checks and print a table.
 
 Exit code 0 if every selected check passes, 1 if any fails, 2 for usage
-errors (unknown check name, unavailable device, unwritable --json path).
+errors (unknown check name, an ``--only`` naming no check, unavailable device,
+unwritable --json path or one that is not a regular file).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import click
 from hhml import __version__
 from hhml.errors import HHmLError
 from hhml.utils import resolve_device
-from hhml.utils.atomic_io import atomic_write_text
+from hhml.utils.atomic_io import atomic_write_text, resolve_write_target
 from hhml.validation import CHECKS, CheckResult
 from hhml.validation.checks import GROUPS, expand_names, run_checks
 
@@ -24,9 +25,24 @@ _CHECK_LIST = "\n".join(f"  {group}: " + ", ".join(members) for group, members i
 
 
 def _parse_only(only: tuple[str, ...]) -> list[str] | None:
+    """The checks selected by the ``--only`` values (``None``: the option was not given).
+
+    Raises
+    ------
+    click.BadParameter
+        A value names no check at all (``--only ""``, ``--only ",,"``) or an unknown
+        check or group; the message lists the valid names.
+    """
+    if not only:
+        return None
     names = [n.strip() for item in only for n in item.split(",") if n.strip()]
     if not names:
-        return None
+        given = ", ".join(repr(item) for item in only)
+        raise click.BadParameter(
+            f"{given} names no check; valid groups: {', '.join(GROUPS)}; valid checks: "
+            + ", ".join(CHECKS),
+            param_hint="--only",
+        )
     try:
         return expand_names(names)
     except HHmLError as exc:
@@ -89,8 +105,15 @@ def main(
         dev = resolve_device(device)
     except HHmLError as exc:
         raise click.UsageError(str(exc)) from exc
-    if json_path is not None and not json_path.parent.exists():
-        raise click.UsageError(f"--json {json_path}: directory {json_path.parent} does not exist")
+    if json_path is not None:
+        if not json_path.parent.exists():
+            raise click.UsageError(
+                f"--json {json_path}: directory {json_path.parent} does not exist"
+            )
+        try:
+            resolve_write_target(json_path)
+        except (HHmLError, OSError) as exc:
+            raise click.UsageError(f"--json {json_path}: {exc}") from None
     results: list[dict[str, object]] = []
     failed = 0
     click.echo(f"hhml-validate {__version__} ({'quick' if quick else 'full'}, device {dev})")
@@ -109,7 +132,11 @@ def main(
     click.echo(f"\n{total - failed}/{total} checks passed")
     if json_path is not None:
         payload = {"version": __version__, "quick": quick, "device": str(dev), "checks": results}
-        atomic_write_text(json_path, json.dumps(payload, indent=2, default=float) + "\n")
+        try:
+            atomic_write_text(json_path, json.dumps(payload, indent=2, default=float) + "\n")
+        except (HHmLError, OSError) as exc:
+            click.echo(f"Error: --json {json_path}: {exc}", err=True)
+            sys.exit(2)
         click.echo(f"wrote {json_path}")
     sys.exit(1 if failed else 0)
 

@@ -9,38 +9,51 @@ keeps at most ``history`` records. :class:`RunWatcher` adds the rest of a run
 directory: ``config.yaml``, the ``metrics.json`` summary and the newest file in
 ``snapshots/``, each re-read only when its modification time changes.
 
-Public names: ``MetricsTail``, ``RunWatcher``, ``MetricsBatch``, ``is_run_dir``,
-``resolve_run_dirs``, ``latest_snapshot``, ``watchers_for``, ``clean_record``.
+Polling never stops on a bad file: each file of a run is read under a guard
+(:class:`PollErrors`) that logs a failure once, skips that file until it reads
+again, and lets the other files and runs go on. Numbers taken from file names,
+URLs and cursors are read by one function, :func:`parse_count` (ASCII digits only).
+
+Public names: ``MetricsTail``, ``RunWatcher``, ``MetricsBatch``, ``PollErrors``,
+``is_run_dir``, ``resolve_run_dirs``, ``latest_snapshot``, ``watchers_for``,
+``clean_record``, ``parse_count``, ``MAX_COUNT_DIGITS``.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from hhml.errors import CheckpointError
 
 __all__ = [
+    "MAX_COUNT_DIGITS",
     "MetricsBatch",
     "MetricsTail",
+    "PollErrors",
     "RunWatcher",
     "clean_record",
     "is_run_dir",
     "latest_snapshot",
+    "parse_count",
     "resolve_run_dirs",
     "watchers_for",
 ]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: The files whose presence makes a directory a run directory.
 RUN_MARKERS = ("config.yaml", "metrics.jsonl")
@@ -55,6 +68,89 @@ _MAX_CONFIG_BYTES = 256 * 1024
 _MAX_SUMMARY_BYTES = 1024 * 1024
 #: Most ``key: value`` rows of the summary shown by the dashboard.
 _MAX_SUMMARY_ROWS = 80
+#: Most digits of a number read from a file name, URL or cursor: 10**15 - 1 < 2**53, so
+#: every accepted value is exact as a JavaScript number.
+MAX_COUNT_DIGITS = 15
+#: Most rejected snapshot names listed in one log message.
+_MAX_NAMES_LOGGED = 5
+
+
+def parse_count(text: str, max_digits: int = MAX_COUNT_DIGITS) -> int | None:
+    """``text`` as a non-negative integer, or None unless it is 1 to ``max_digits`` ASCII digits.
+
+    ``str.isdigit`` alone accepts characters such as ``"²"`` that ``int`` rejects, and
+    ``int`` accepts signs, spaces, underscores and non-ASCII decimal digits; none of these
+    is a step, index or count here. The digit limit keeps ``int`` cheap and the value exact.
+
+    Parameters
+    ----------
+    text
+        The candidate number (a file name part, a URL value, a cursor part).
+    max_digits
+        Most digits accepted.
+
+    Returns
+    -------
+    int | None
+        The value (``0 <= value < 10**max_digits``), or None when ``text`` is not one.
+    """
+    if not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+class PollErrors:
+    """Runs the parts of a repeated poll so that a failing part is logged once and skipped.
+
+    A part that raises returns its default instead; the failure is logged (with its
+    traceback) the first time, and again only when the kind of error changes or after the
+    part has worked again in between (that recovery is logged too). So a permanently bad
+    file costs one log entry, not one per poll.
+
+    Parameters
+    ----------
+    owner
+        What is polled, for the log messages (a run directory).
+    logger
+        Where to log (default: this module's logger).
+    """
+
+    def __init__(self, owner: str, logger: logging.Logger | None = None) -> None:
+        self.owner = owner
+        self.logger = logger or _log
+        #: Part → ``"ErrorType: message"`` of the parts failing right now.
+        self.failing: dict[str, str] = {}
+        self._kinds: dict[str, type[BaseException]] = {}
+
+    def run(self, part: str, action: Callable[[], _T], default: _T) -> _T:
+        """``action()``, or ``default`` when it raises an :class:`Exception` (logged once)."""
+        try:
+            result = action()
+        except Exception as exc:  # one bad file must not stop the poll
+            self.failed(part, exc)
+            return default
+        self.succeeded(part)
+        return result
+
+    def failed(self, part: str, exc: Exception) -> None:
+        """Record that ``part`` raised ``exc``; log it unless this failure is already logged."""
+        self.failing[part] = f"{type(exc).__name__}: {exc}"[:1000]
+        if self._kinds.get(part) is type(exc):
+            return
+        self._kinds[part] = type(exc)
+        self.logger.error(
+            "%s: reading %s failed; it is skipped until it works again: %s",
+            self.owner,
+            part,
+            self.failing[part],
+            exc_info=exc,
+        )
+
+    def succeeded(self, part: str) -> None:
+        """Record that ``part`` worked (logged if it was failing)."""
+        if self._kinds.pop(part, None) is not None:
+            self.failing.pop(part, None)
+            self.logger.warning("%s: reading %s works again", self.owner, part)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -99,21 +195,42 @@ def resolve_run_dirs(paths: Iterable[Path]) -> list[Path]:
     return result
 
 
-def latest_snapshot(directory: Path) -> Path | None:
-    """The ``step_<10 digits>.pt`` file with the highest step in ``directory`` (or None)."""
-    best: str | None = None
+def _scan_snapshots(directory: Path) -> tuple[Path | None, int | None, list[str]]:
+    """The newest snapshot of ``directory``, its step, and the ``step_*.pt`` names rejected.
+
+    A name is a snapshot when it is ``step_<n>.pt`` with ``n`` read by :func:`parse_count`
+    (the trainer writes 10 zero-padded digits). Other ``step_*.pt`` names (``step_²².pt``,
+    ``step_1x.pt``, more than :data:`MAX_COUNT_DIGITS` digits) are returned as rejected.
+    """
+    best: tuple[int, int, str] | None = None  # (step, name length, name): ties, longer wins
+    rejected: list[str] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 name = entry.name
-                if not (name.startswith("step_") and name.endswith(".pt") and name[5:-3].isdigit()):
+                if not (name.startswith("step_") and name.endswith(".pt")):
                     continue
-                # Zero-padded steps: the name order is the step order (ties: longer wins).
-                if best is None or (len(name), name) > (len(best), best):
-                    best = name
+                step = parse_count(name[5:-3])
+                if step is None:
+                    rejected.append(name)
+                    continue
+                key = (step, len(name), name)
+                if best is None or key > best:
+                    best = key
     except (FileNotFoundError, NotADirectoryError):
-        return None
-    return directory / best if best is not None else None
+        return None, None, []
+    if best is None:
+        return None, None, rejected
+    return directory / best[2], best[0], rejected
+
+
+def latest_snapshot(directory: Path) -> Path | None:
+    """The ``step_<n>.pt`` file with the highest step ``n`` in ``directory`` (or None).
+
+    ``n`` must be 1 to :data:`MAX_COUNT_DIGITS` ASCII digits; other ``step_*.pt`` names are
+    not snapshots. A missing directory has none.
+    """
+    return _scan_snapshots(directory)[0]
 
 
 def _clean_value(value: Any) -> Any:
@@ -384,18 +501,28 @@ class RunWatcher:
         self._summary: dict[str, Any] = {}
         self._snapshots_mtime: int | None = None
         self._snapshot: Path | None = None
+        self._snapshot_step: int | None = None
+        self._rejected_snapshots: frozenset[str] = frozenset()
         self._info: dict[str, Any] = {}
+        #: The files of this run that failed to read on the last poll (logged once each).
+        self.errors = PollErrors(f"run {root}")
 
     # -- polling (worker thread) --------------------------------------------------------------
 
     def poll(self) -> bool:
-        """Re-read what changed on disk; whether anything a client sees changed."""
+        """Re-read what changed on disk; whether anything a client sees changed.
+
+        Each file is read under :attr:`errors`: one that raises (unreadable, malformed in
+        an unforeseen way) is logged once and keeps its last state, and the other files
+        are still read, so this method does not raise :class:`Exception`.
+        """
         with self._lock:
-            changed = self.tail.poll()
-            self._poll_config()
-            self._poll_summary()
-            self._poll_snapshots()
-            info = self._build_info()
+            run = self.errors.run
+            changed = run("metrics.jsonl", self.tail.poll, False)
+            run("config.yaml", self._poll_config, None)
+            run("metrics.json", self._poll_summary, None)
+            run("snapshots/", self._poll_snapshots, None)
+            info = run("the run status", self._build_info, self._info)
             if info != self._info:
                 self._info = info
                 self.info_version += 1
@@ -436,8 +563,23 @@ class RunWatcher:
         mtime = _mtime_ns(directory)
         if mtime == self._snapshots_mtime and mtime is not None:
             return
+        self._snapshot, self._snapshot_step, rejected = _scan_snapshots(directory)
         self._snapshots_mtime = mtime
-        self._snapshot = latest_snapshot(directory)
+        new = sorted(set(rejected) - self._rejected_snapshots)
+        self._rejected_snapshots = frozenset(rejected)
+        if new:
+            shown = ", ".join(repr(name) for name in new[:_MAX_NAMES_LOGGED])
+            more = (
+                f" and {len(new) - _MAX_NAMES_LOGGED} more" if len(new) > _MAX_NAMES_LOGGED else ""
+            )
+            _log.warning(
+                "run %s: ignoring %s%s in snapshots/: a snapshot is named step_<n>.pt with n "
+                "1 to %d ASCII digits",
+                self.root,
+                shown,
+                more,
+                MAX_COUNT_DIGITS,
+            )
 
     def _section(self, name: str) -> Mapping[str, Any]:
         value = self._config.get(name)
@@ -453,9 +595,7 @@ class RunWatcher:
             last_step = step if isinstance(step, int) else None
         summary_step = self._summary.get("step")
         step = last_step if last_step is not None else summary_step
-        snapshot_step = None
-        if self._snapshot is not None:
-            snapshot_step = int(self._snapshot.name[5:-3])
+        snapshot_step = self._snapshot_step
         status = self._summary.get("status")
         if not isinstance(status, str):
             status = "running" if self.tail.records else "starting"

@@ -6,7 +6,11 @@ changed. Each browser holds one server-sent-event stream per run it shows; the o
 the server keeps per client is its cursor ``(generation, sequence number)`` into the run's
 bounded history, so a slow or stalled client costs no memory, and a client that
 disconnects mid-stream just ends its generator. Clients beyond ``max_clients`` streams are
-refused (503).
+refused (503). A run that fails to poll is logged once and skipped; the others go on.
+
+Numbers in URLs (run ids, ``?limit=``, ``?env=``, SSE cursors) are read only by
+:func:`~hhml.monitoring.runs.parse_count`: an unknown run id is answered 404 and a bad
+query value 400, each with a JSON ``{"error": ...}`` that names the value and what is valid.
 
 Routes::
 
@@ -17,9 +21,10 @@ Routes::
     /api/runs                          the runs: id, name, status
     /api/runs/{id}/info                status, step, summary rows of metrics.json
     /api/runs/{id}/config              config.yaml as text
-    /api/runs/{id}/metrics             the kept history (JSON; ?limit=)
+    /api/runs/{id}/metrics             the kept history (JSON; ?limit= most records, capped
+                                       at ``history``)
     /api/runs/{id}/events              SSE: ``reset``/``metrics`` (records), ``info``, ``config``
-    /api/runs/{id}/snapshot.png        the newest snapshot rendered (?env=)
+    /api/runs/{id}/snapshot.png        the newest snapshot rendered (?env= batch index)
 
 :class:`DashboardServer` runs the app with uvicorn on a socket bound beforehand (so a busy
 port is reported before anything starts), either in the foreground (``hhml-monitor``) or in
@@ -35,6 +40,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import socket
 import threading
 import time
@@ -51,7 +57,13 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hhml.errors import CheckpointError, HHmLError
-from hhml.monitoring.runs import RunWatcher, watchers_for
+from hhml.monitoring.runs import (
+    MAX_COUNT_DIGITS,
+    PollErrors,
+    RunWatcher,
+    parse_count,
+    watchers_for,
+)
 from hhml.monitoring.snapshot_image import render_snapshot_png
 
 __all__ = [
@@ -82,10 +94,52 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+_log = logging.getLogger(__name__)
+#: Longest part of a rejected URL value echoed in an error message.
+_MAX_ECHO_CHARS = 40
 
 
 class DashboardError(HHmLError, OSError):
     """The dashboard cannot start (port in use, address not available, plotly.js missing)."""
+
+
+class _RequestError(HHmLError, ValueError):
+    """A request names an unknown run (404) or has a bad query value (400).
+
+    Raised by the route handlers and answered by one exception handler as
+    ``{"error": message}`` with ``status_code``.
+    """
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def _echo(text: str) -> str:
+    """``text`` quoted for an error message, cut to a few characters."""
+    cut = text[:_MAX_ECHO_CHARS]
+    return repr(cut) + ("..." if len(text) > len(cut) else "")
+
+
+def _query_count(request: Request, name: str, default: int) -> int:
+    """The non-negative integer query parameter ``name`` (``default`` when absent).
+
+    Raises
+    ------
+    _RequestError
+        (400) The value is not 1 to ``MAX_COUNT_DIGITS`` ASCII digits.
+    """
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    value = parse_count(text)
+    if value is None:
+        raise _RequestError(
+            400,
+            f"query parameter {name}={_echo(text)}: expected a non-negative integer "
+            f"(1 to {MAX_COUNT_DIGITS} digits 0-9)",
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -194,9 +248,12 @@ def _parse_cursor(text: str | None) -> tuple[int | None, int | None]:
     if not text:
         return None, None
     parts = text.split(":")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) < 19 for p in parts):
+    if len(parts) != 2:
         return None, None
-    return int(parts[0]), int(parts[1])
+    generation, cursor = parse_count(parts[0]), parse_count(parts[1])
+    if generation is None or cursor is None:
+        return None, None
+    return generation, cursor
 
 
 class Dashboard:
@@ -218,13 +275,15 @@ class Dashboard:
         self._changed: list[asyncio.Event] = []
         self._poller: asyncio.Task[None] | None = None
         self._png_cache: dict[int, tuple[tuple[str, int, int], bytes]] = {}
+        #: Runs (and the polling loop) whose poll raised; each failure is logged once.
+        self.poll_errors = PollErrors("dashboard", _log)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Read the run directories once and start polling them."""
         self._changed = [asyncio.Event() for _ in self.watchers]
-        await anyio.to_thread.run_sync(self._poll_all)
+        await anyio.to_thread.run_sync(self.poll_once)
         self._poller = asyncio.create_task(self._poll_forever())
 
     async def stop(self) -> None:
@@ -236,13 +295,28 @@ class Dashboard:
         for event in self._changed:
             event.set()
 
-    def _poll_all(self) -> list[int]:
-        return [i for i, watcher in enumerate(self.watchers) if watcher.poll()]
+    def poll_once(self) -> list[int]:
+        """Poll every run once (blocking file reads); the indices of the runs that changed.
+
+        A run whose poll raises is logged once (see :class:`~hhml.monitoring.runs.PollErrors`)
+        and counted as unchanged; the other runs are polled as usual.
+        """
+        changed: list[int] = []
+        for i, watcher in enumerate(self.watchers):
+            if self.poll_errors.run(f"run {i} ({watcher.root})", watcher.poll, False):
+                changed.append(i)
+        return changed
 
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.poll_interval)
-            for i in await anyio.to_thread.run_sync(self._poll_all):
+            try:
+                changed = await anyio.to_thread.run_sync(self.poll_once)
+            except Exception as exc:  # the loop must outlive any failure; logged once
+                self.poll_errors.failed("the polling loop", exc)
+                continue
+            self.poll_errors.succeeded("the polling loop")
+            for i in changed:
                 self._notify(i)
 
     def _notify(self, run: int) -> None:
@@ -330,14 +404,23 @@ def create_app(
     dashboard = Dashboard(watchers_for(run_dirs, history=settings.history), settings)
     plotly_js = plotly_js_path()
 
-    def run_id(request: Request) -> int | None:
+    def run_id(request: Request) -> int:
         text = str(request.path_params.get("run", ""))
-        if not text.isdigit() or int(text) >= len(dashboard.watchers):
-            return None
-        return int(text)
+        run = parse_count(text)
+        if run is None or run >= len(dashboard.watchers):
+            raise _RequestError(
+                404,
+                f"no run {_echo(text)}: run ids are 0 to {len(dashboard.watchers) - 1} "
+                "(see /api/runs)",
+            )
+        return run
 
     def not_found(what: str) -> Response:
         return _json_response({"error": what}, status_code=404)
+
+    async def request_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, _RequestError) else 500
+        return _json_response({"error": str(exc)}, status_code=status)
 
     async def page(request: Request) -> Response:
         return await static_file(request, "index.html")
@@ -374,30 +457,19 @@ def create_app(
         )
 
     async def info(request: Request) -> Response:
-        run = run_id(request)
-        if run is None:
-            return not_found("no such run")
-        return _json_response(dashboard.watchers[run].info())
+        return _json_response(dashboard.watchers[run_id(request)].info())
 
     async def config(request: Request) -> Response:
-        run = run_id(request)
-        if run is None:
-            return not_found("no such run")
-        return _json_response(dashboard.watchers[run].config())
+        return _json_response(dashboard.watchers[run_id(request)].config())
 
     async def metrics(request: Request) -> Response:
         run = run_id(request)
-        if run is None:
-            return not_found("no such run")
-        limit_text = request.query_params.get("limit", "")
-        limit = int(limit_text) if limit_text.isdigit() else settings.history
+        limit = _query_count(request, "limit", settings.history)
         batch = dashboard.watchers[run].since(None, None, min(limit, settings.history))
         return _json_response({"records": batch.records, "cursor": batch.cursor})
 
     async def events(request: Request) -> Response:
         run = run_id(request)
-        if run is None:
-            return not_found("no such run")
         if dashboard.active_streams >= settings.max_clients:
             return _json_response({"error": "too many clients"}, status_code=503)
         last = request.headers.get("last-event-id") or request.query_params.get("cursor")
@@ -413,10 +485,7 @@ def create_app(
 
     async def snapshot(request: Request) -> Response:
         run = run_id(request)
-        if run is None:
-            return not_found("no such run")
-        env_text = request.query_params.get("env", "0")
-        env = int(env_text) if env_text.isdigit() else 0
+        env = _query_count(request, "env", 0)
         try:
             png = await anyio.to_thread.run_sync(dashboard.snapshot_png, run, env)
         except CheckpointError as exc:
@@ -446,6 +515,7 @@ def create_app(
             Route("/api/runs/{run}/snapshot.png", snapshot),
         ],
         lifespan=lifespan,
+        exception_handlers={_RequestError: request_error},
     )
     return app, dashboard
 

@@ -17,10 +17,10 @@ Public names: ``MetricsWriter``, ``JsonlWriter``, ``TensorBoardWriter``,
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -29,7 +29,13 @@ import numpy as np
 import torch
 
 from hhml import __version__
-from hhml.utils.atomic_io import append_jsonl, atomic_write_text
+from hhml.errors import CheckpointError
+from hhml.utils.atomic_io import (
+    append_jsonl,
+    atomic_write_bytes,
+    read_metrics_records,
+    scan_metrics_lines,
+)
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -245,43 +251,62 @@ class IntervalStats:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Return the records of a ``metrics.jsonl`` file (a torn last line is skipped)."""
-    if not path.is_file():
-        return []
-    records: list[dict[str, Any]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    """Return the records of a ``metrics.jsonl`` file, in file order.
+
+    Lines are checked by :func:`hhml.utils.atomic_io.parse_metrics_line` (a UTF-8
+    JSON object with a non-negative integer ``step``). A torn last line (no newline)
+    is skipped silently; any other malformed line is skipped with a warning naming
+    the file and line (see :func:`hhml.utils.atomic_io.read_metrics_records`).
+    """
+    return read_metrics_records(path)
 
 
 def truncate_metrics(path: Path, step: int) -> int:
     """Drop the records after ``step`` (written by a killed run after its checkpoint).
 
-    The file is rewritten atomically; torn lines are dropped too.
+    A malformed last line is the torn write of the killed run: it is dropped with a
+    warning naming the file and line. Blank lines are dropped too. The file is
+    rewritten atomically, and only if something was dropped.
+
+    Parameters
+    ----------
+    path
+        The run's ``metrics.jsonl`` (nothing to do if it does not exist).
+    step
+        The checkpoint's step; records with a larger ``step`` are dropped.
 
     Returns
     -------
     int
         The number of lines removed.
+
+    Raises
+    ------
+    CheckpointError
+        A malformed line (not UTF-8, not JSON, no integer ``step``) that is not the
+        last line: it is not a torn write, and dropping it or the records after it
+        would lose data. The message names the file and line; nothing is changed.
     """
-    if not path.is_file():
-        return 0
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept: list[str] = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and int(record.get("step", 0)) <= step:
-            kept.append(line)
+    lines = scan_metrics_lines(path)
+    content = [line for line in lines if not line.blank]
+    for position, line in enumerate(content[:-1]):
+        if line.error is not None:
+            after = len(content) - position - 1
+            raise CheckpointError(
+                f"{line.error}; {after} non-blank line(s) follow it, so it is not the torn "
+                f"last write of a killed run: repair or delete line {line.number} of {path}, "
+                "then resume again"
+            )
+    if content and content[-1].error is not None:
+        warnings.warn(
+            f"{content[-1].error}: dropped as the torn last write of the killed run",
+            stacklevel=2,
+        )
+    kept = [
+        line.text for line in content if line.record is not None and line.record["step"] <= step
+    ]
     if len(kept) != len(lines):
-        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+        atomic_write_bytes(path, b"".join(text + b"\n" for text in kept))
     return len(lines) - len(kept)
 
 

@@ -628,9 +628,11 @@ class Trainer:
             trainer = cls(cfg, run, components, dist)
             trainer._restore(checkpoint, str(run.model_last))
             if dist.is_main:
+                # metrics first: a malformed line refuses the resume before config.yaml
+                # takes the overrides
+                truncate_metrics(run.metrics_jsonl, trainer.state.step)
                 if cfg != stored:
                     save_config(cfg, run.config)
-                truncate_metrics(run.metrics_jsonl, trainer.state.step)
                 run.snapshots.mkdir(exist_ok=True)
         except BaseException:
             components.close()
