@@ -277,3 +277,25 @@ def test_append_jsonl_rejects_unserialisable_values(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="must be a mapping"):
         append_jsonl(tmp_path / "m.jsonl", [1, 2])  # type: ignore[arg-type]
     assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_a_build_lock_left_by_a_killed_build_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from hhml.utils.cpp_build import STALE_LOCK_SECONDS, clear_stale_build_lock
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    build = tmp_path / "hhml_test_ext"
+    build.mkdir()
+    lock = build / "lock"
+    lock.touch()
+    assert not clear_stale_build_lock("hhml_test_ext")  # a build in progress: kept
+    assert lock.exists()
+    old = time.time() - STALE_LOCK_SECONDS - 5
+    os.utime(lock, (old, old))
+    assert clear_stale_build_lock("hhml_test_ext")
+    assert not lock.exists()
+    assert not clear_stale_build_lock("hhml_test_ext")  # nothing left to remove

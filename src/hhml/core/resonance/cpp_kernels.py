@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from hhml.errors import LatticeError
+from hhml.utils.cpp_build import clear_stale_build_lock
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip
@@ -79,8 +80,10 @@ def _load() -> ModuleType | None:
             from torch.utils.cpp_extension import load
 
             simd = _simd_flags()
+            extension = "hhml_flat_cgl_v5" + ("_avx2" if simd else "")
+            clear_stale_build_lock(extension)
             _MODULE = load(
-                name="hhml_flat_cgl_v5" + ("_avx2" if simd else ""),
+                name=extension,
                 sources=[str(_SOURCE)],
                 extra_cflags=["-O3", "-fopenmp", *simd],
                 extra_ldflags=["-fopenmp"],

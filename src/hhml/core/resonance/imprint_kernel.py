@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from hhml.core.resonance.cpp_kernels import _simd_flags
+from hhml.utils.cpp_build import clear_stale_build_lock
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip
@@ -89,8 +90,10 @@ def _load() -> ModuleType | None:
             from torch.utils.cpp_extension import load
 
             simd = _simd_flags()
+            extension = "hhml_imprint_v1" + ("_avx2" if simd else "")
+            clear_stale_build_lock(extension)
             _MODULE = load(
-                name="hhml_imprint_v1" + ("_avx2" if simd else ""),
+                name=extension,
                 sources=[str(_SOURCE)],
                 # no FMA contraction: keep the rounding of the torch operation sequence
                 extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", *simd],

@@ -81,6 +81,7 @@ from torch import Tensor
 from hhml.core.mobius.lattice import MobiusStrip, band_laplacian
 from hhml.core.resonance.cpp_kernels import _simd_flags
 from hhml.errors import ConfigError, HHmLError, LatticeError
+from hhml.utils.cpp_build import clear_stale_build_lock
 
 __all__ = [
     "STACK_STATUS",
@@ -136,8 +137,10 @@ def _load() -> ModuleType | None:
             from torch.utils.cpp_extension import load
 
             simd = _simd_flags()
+            extension = "hhml_stack_rk4_v1" + ("_avx2" if simd else "")
+            clear_stale_build_lock(extension)
             _MODULE = load(
-                name="hhml_stack_rk4_v1" + ("_avx2" if simd else ""),
+                name=extension,
                 sources=[str(_SOURCE)],
                 extra_cflags=["-O3", "-fopenmp", *simd],
                 extra_ldflags=["-fopenmp"],

@@ -32,6 +32,7 @@ from torch import Tensor
 from hhml.core.mobius.stack import chart_of
 from hhml.core.resonance.cpp_kernels import _simd_flags
 from hhml.errors import ConfigError
+from hhml.utils.cpp_build import clear_stale_build_lock
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip, TokamakStack
@@ -74,8 +75,10 @@ def load() -> ModuleType | None:
             from torch.utils.cpp_extension import load as build
 
             simd = _simd_flags()
+            extension = "hhml_env_measure_v1" + ("_avx2" if simd else "")
+            clear_stale_build_lock(extension)
             _MODULE = build(
-                name="hhml_env_measure_v1" + ("_avx2" if simd else ""),
+                name=extension,
                 sources=[str(_SOURCE)],
                 # no FMA contraction: the kernel reproduces the torch code's roundings
                 extra_cflags=[
