@@ -33,6 +33,7 @@ from hhml.ml.env.measure import (
     measure_vortices,
 )
 from hhml.ml.env.observables import hexatic_order
+from hhml.utils.cpp_build import CppKernel
 
 BACKENDS = ["torch", "cpp"]
 FEATURES = (
@@ -534,11 +535,17 @@ def test_tracks_state_dict_clear_and_errors() -> None:
 
 
 def test_kernel_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(measure_kernel, "KERNEL_STATUS", measure_kernel.KernelStatus())
-    monkeypatch.setattr(measure_kernel, "_MODULE", None)
+    fresh = CppKernel(
+        measure_kernel.KERNEL.name,
+        measure_kernel.KERNEL.source,
+        measure_kernel.KERNEL.cflags,
+        "measurement kernel",
+        "using the torch code",
+    )
+    monkeypatch.setattr(measure_kernel, "KERNEL", fresh)
     monkeypatch.setenv("HHML_CPP_KERNELS", "0")
     assert measure_kernel.load() is None
-    assert "HHML_CPP_KERNELS=0" in measure_kernel.KERNEL_STATUS.reason
+    assert "HHML_CPP_KERNELS=0" in measure_kernel.KERNEL.status.reason
 
 
 @pytest.mark.cuda

@@ -21,81 +21,32 @@ Public names: :func:`cpp_flat_cgl_rhs`, :func:`cpp_flat_rk4_step`, :data:`CPP_ST
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from hhml.errors import LatticeError
-from hhml.utils.cpp_build import clear_stale_build_lock
+from hhml.utils.cpp_build import CppKernel
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip
 
-_LOG = logging.getLogger(__name__)
 _SOURCE = Path(__file__).parent / "csrc" / "flat_cgl.cpp"
-_LOCK = threading.Lock()
 
 
-@dataclass
-class CppStatus:
-    """Whether the C++ kernel is built (``ok``), unavailable (``reason``) or not tried."""
-
-    tried: bool = False
-    ok: bool = False
-    reason: str = ""
-
-
+_KERNEL = CppKernel(
+    "hhml_flat_cgl_v5",
+    _SOURCE,
+    ["-O3", "-fopenmp"],
+    what="C++ kernel",
+    fallback="using the torch kernels",
+)
 #: Build state of the C++ kernel.
-CPP_STATUS = CppStatus()
-_MODULE: ModuleType | None = None
-
-
-def _simd_flags() -> list[str]:
-    """``-mavx2 -mfma`` when this x86 CPU has them (the build is cached per flag set)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return []
-    return ["-march=native"] if "avx2" in flags and "fma" in flags else []
-
-
-def _load() -> ModuleType | None:
-    global _MODULE
-    with _LOCK:
-        if CPP_STATUS.tried:
-            return _MODULE
-        CPP_STATUS.tried = True
-        if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
-            CPP_STATUS.reason = "disabled by HHML_CPP_KERNELS=0"
-            return None
-        try:
-            from torch.utils.cpp_extension import load
-
-            simd = _simd_flags()
-            extension = "hhml_flat_cgl_v5" + ("_avx2" if simd else "")
-            clear_stale_build_lock(extension)
-            _MODULE = load(
-                name=extension,
-                sources=[str(_SOURCE)],
-                extra_cflags=["-O3", "-fopenmp", *simd],
-                extra_ldflags=["-fopenmp"],
-                verbose=False,
-            )
-            CPP_STATUS.ok = True
-        except Exception as exc:  # compiler, ninja or headers missing: fall back, loudly
-            CPP_STATUS.reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            _LOG.warning(
-                "HHmL C++ kernel unavailable (%s); using the torch kernels", CPP_STATUS.reason
-            )
-        return _MODULE
+CPP_STATUS = _KERNEL.status
+_load = _KERNEL.load
 
 
 def cpp_flat_cgl_rhs(

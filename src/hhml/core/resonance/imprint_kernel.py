@@ -21,93 +21,40 @@ outside the contract) or when the kernel cannot be built; the reason is recorded
 :data:`IMPRINT_STATUS` (and a failed build is logged) — never silently. Set
 ``HHML_CPP_KERNELS=0`` to disable them.
 
-Public names: :func:`cpp_imprint_angles`, :func:`cpp_pair_factors`, :data:`IMPRINT_STATUS`,
-:class:`ImprintKernelStatus`.
+Public names: :func:`cpp_imprint_angles`, :func:`cpp_pair_factors`, :data:`IMPRINT_STATUS`
+(a :class:`~hhml.utils.cpp_build.KernelStatus`).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from hhml.core.resonance.cpp_kernels import _simd_flags
-from hhml.utils.cpp_build import clear_stale_build_lock
+from hhml.utils.cpp_build import CppKernel
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip
 
-__all__ = ["IMPRINT_STATUS", "ImprintKernelStatus", "cpp_imprint_angles", "cpp_pair_factors"]
+__all__ = ["IMPRINT_STATUS", "cpp_imprint_angles", "cpp_pair_factors"]
 
-_LOG = logging.getLogger(__name__)
 _SOURCE = Path(__file__).parent / "csrc" / "imprint.cpp"
-_LOCK = threading.Lock()
 _TOPOLOGY = {"mobius": 0, "cylinder": 1, "torus": 2}
 
 
-@dataclass
-class ImprintKernelStatus:
-    """Build state of the imprint kernels and why the last call returned None.
-
-    Attributes
-    ----------
-    tried, ok
-        Whether a build was attempted, and whether it succeeded.
-    reason
-        Why the kernels are unavailable (build error, or disabled by ``HHML_CPP_KERNELS=0``).
-    last_skip
-        Why the most recent call returned None; ``""`` after a call the kernel computed.
-    """
-
-    tried: bool = False
-    ok: bool = False
-    reason: str = ""
-    last_skip: str = ""
-
-
-#: Build state of the imprint kernels.
-IMPRINT_STATUS = ImprintKernelStatus()
-_MODULE: ModuleType | None = None
-
-
-def _load() -> ModuleType | None:
-    global _MODULE
-    with _LOCK:
-        if IMPRINT_STATUS.tried:
-            return _MODULE
-        IMPRINT_STATUS.tried = True
-        if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
-            IMPRINT_STATUS.reason = "disabled by HHML_CPP_KERNELS=0"
-            return None
-        try:
-            from torch.utils.cpp_extension import load
-
-            simd = _simd_flags()
-            extension = "hhml_imprint_v1" + ("_avx2" if simd else "")
-            clear_stale_build_lock(extension)
-            _MODULE = load(
-                name=extension,
-                sources=[str(_SOURCE)],
-                # no FMA contraction: keep the rounding of the torch operation sequence
-                extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", *simd],
-                extra_ldflags=["-fopenmp"],
-                verbose=False,
-            )
-            IMPRINT_STATUS.ok = True
-        except Exception as exc:  # compiler, ninja or headers missing: report, loudly
-            IMPRINT_STATUS.reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            _LOG.warning(
-                "HHmL imprint kernel unavailable (%s); use the torch imprint path",
-                IMPRINT_STATUS.reason,
-            )
-        return _MODULE
+_KERNEL = CppKernel(
+    "hhml_imprint_v1",
+    _SOURCE,
+    # no FMA contraction: keep the rounding of the torch operation sequence
+    ["-O3", "-fopenmp", "-ffp-contract=off"],
+    what="imprint kernel",
+    fallback="use the torch imprint path",
+)
+#: Build state of the imprint kernels (and why the last call returned None).
+IMPRINT_STATUS = _KERNEL.status
+_load = _KERNEL.load
 
 
 def _skip(reason: str) -> Tensor | None:

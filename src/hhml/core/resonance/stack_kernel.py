@@ -59,101 +59,47 @@ dtypes, chart flags) or :class:`~hhml.errors.ConfigError` (``t``, ``dt``) in the
 the kernel wrapper returns None for them instead.
 
 Public names: :func:`cpp_stack_rk4_step`, :func:`stack_rk4_step_reference`,
-:data:`STACK_STATUS`, :class:`StackKernelStatus`.
+:data:`STACK_STATUS` (a :class:`~hhml.utils.cpp_build.KernelStatus`).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import numbers
-import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import torch
 from torch import Tensor
 
 from hhml.core.mobius.lattice import MobiusStrip, band_laplacian
-from hhml.core.resonance.cpp_kernels import _simd_flags
 from hhml.errors import ConfigError, HHmLError, LatticeError
-from hhml.utils.cpp_build import clear_stale_build_lock
+from hhml.utils.cpp_build import CppKernel
 
 __all__ = [
     "STACK_STATUS",
-    "StackKernelStatus",
     "cpp_stack_rk4_step",
     "stack_rk4_step_reference",
 ]
 
-_LOG = logging.getLogger(__name__)
 _SOURCE = Path(__file__).parent / "csrc" / "stack_rk4.cpp"
-_LOCK = threading.Lock()
 
 RealParam = Tensor | float
 ComplexParam = Tensor | complex | float
 
 
-@dataclass
-class StackKernelStatus:
-    """Build state of the stack RK4 kernel and why the last call returned None.
-
-    Attributes
-    ----------
-    tried, ok
-        Whether a build was attempted, and whether it succeeded.
-    reason
-        Why the kernel is unavailable (build error, or disabled by ``HHML_CPP_KERNELS=0``).
-    last_skip
-        Why the most recent :func:`cpp_stack_rk4_step` call returned None; ``""`` after a
-        call the kernel computed.
-    """
-
-    tried: bool = False
-    ok: bool = False
-    reason: str = ""
-    last_skip: str = ""
-
-
-#: Build state of the stack RK4 kernel.
-STACK_STATUS = StackKernelStatus()
-_MODULE: ModuleType | None = None
-
-
-def _load() -> ModuleType | None:
-    global _MODULE
-    with _LOCK:
-        if STACK_STATUS.tried:
-            return _MODULE
-        STACK_STATUS.tried = True
-        if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
-            STACK_STATUS.reason = "disabled by HHML_CPP_KERNELS=0"
-            return None
-        try:
-            from torch.utils.cpp_extension import load
-
-            simd = _simd_flags()
-            extension = "hhml_stack_rk4_v1" + ("_avx2" if simd else "")
-            clear_stale_build_lock(extension)
-            _MODULE = load(
-                name=extension,
-                sources=[str(_SOURCE)],
-                extra_cflags=["-O3", "-fopenmp", *simd],
-                extra_ldflags=["-fopenmp"],
-                verbose=False,
-            )
-            STACK_STATUS.ok = True
-        except Exception as exc:  # compiler, ninja or headers missing: report, loudly
-            STACK_STATUS.reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            _LOG.warning(
-                "HHmL stack RK4 kernel unavailable (%s); use stack_rk4_step_reference",
-                STACK_STATUS.reason,
-            )
-        return _MODULE
+_KERNEL = CppKernel(
+    "hhml_stack_rk4_v1",
+    _SOURCE,
+    ["-O3", "-fopenmp"],
+    what="stack RK4 kernel",
+    fallback="use stack_rk4_step_reference",
+)
+#: Build state of the stack RK4 kernel (and why the last call returned None).
+STACK_STATUS = _KERNEL.status
+_load = _KERNEL.load
 
 
 # ------------------------------------------------------------------- argument contract

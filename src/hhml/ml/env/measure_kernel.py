@@ -13,15 +13,12 @@ in ``~/.cache/torch_extensions``). If compilation is not possible,
 :data:`KERNEL_STATUS` records why and a warning is logged — never silently — and
 ``measure_vortices`` runs the torch code. Set ``HHML_CPP_KERNELS=0`` to disable it.
 
-Public names: :func:`load`, :func:`measure_cpu`, :data:`KERNEL_STATUS`, ``KernelStatus``.
+Public names: :func:`load`, :func:`measure_cpu`, :data:`KERNEL`, :data:`KERNEL_STATUS`,
+``KernelStatus`` (from :mod:`hhml.utils.cpp_build`).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -30,76 +27,36 @@ import torch
 from torch import Tensor
 
 from hhml.core.mobius.stack import chart_of
-from hhml.core.resonance.cpp_kernels import _simd_flags
 from hhml.errors import ConfigError
-from hhml.utils.cpp_build import clear_stale_build_lock
+from hhml.utils.cpp_build import CppKernel, KernelStatus
 
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip, TokamakStack
     from hhml.ml.env.measure import VortexMeasurement, VortexTracks
 
-__all__ = ["KERNEL_STATUS", "KernelStatus", "load", "measure_cpu"]
+__all__ = ["KERNEL", "KERNEL_STATUS", "KernelStatus", "load", "measure_cpu"]
 
-_LOG = logging.getLogger(__name__)
 _SOURCE = Path(__file__).parent / "csrc" / "measure.cpp"
-_LOCK = threading.Lock()
 _TOPOLOGY = {"mobius": 0, "cylinder": 1, "torus": 2}
 
 
-@dataclass
-class KernelStatus:
-    """Whether the kernel is built (``ok``), unavailable (``reason``) or not tried."""
-
-    tried: bool = False
-    ok: bool = False
-    reason: str = ""
-
-
+#: The measurement kernel (built on first use).
+KERNEL = CppKernel(
+    "hhml_env_measure_v1",
+    _SOURCE,
+    # no FMA contraction: the kernel reproduces the torch code's roundings
+    ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"],
+    what="measurement kernel",
+    fallback="using the torch code",
+    warn_disabled=True,
+)
 #: Build state of the measurement kernel.
-KERNEL_STATUS = KernelStatus()
-_MODULE: ModuleType | None = None
+KERNEL_STATUS = KERNEL.status
 
 
 def load() -> ModuleType | None:
     """The compiled kernel module, building it on first call; None if unavailable."""
-    global _MODULE
-    with _LOCK:
-        if KERNEL_STATUS.tried:
-            return _MODULE
-        KERNEL_STATUS.tried = True
-        if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
-            KERNEL_STATUS.reason = "disabled by HHML_CPP_KERNELS=0"
-            _LOG.warning("HHmL measurement kernel %s; using the torch code", KERNEL_STATUS.reason)
-            return None
-        try:
-            from torch.utils.cpp_extension import load as build
-
-            simd = _simd_flags()
-            extension = "hhml_env_measure_v1" + ("_avx2" if simd else "")
-            clear_stale_build_lock(extension)
-            _MODULE = build(
-                name=extension,
-                sources=[str(_SOURCE)],
-                # no FMA contraction: the kernel reproduces the torch code's roundings
-                extra_cflags=[
-                    "-O3",
-                    "-fopenmp",
-                    "-ffp-contract=off",
-                    "-fno-math-errno",
-                    "-fno-trapping-math",
-                    *simd,
-                ],
-                extra_ldflags=["-fopenmp"],
-                verbose=False,
-            )
-            KERNEL_STATUS.ok = True
-        except Exception as exc:  # compiler, ninja or headers missing: fall back, loudly
-            KERNEL_STATUS.reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            _LOG.warning(
-                "HHmL measurement kernel unavailable (%s); using the torch code",
-                KERNEL_STATUS.reason,
-            )
-        return _MODULE
+    return KERNEL.load()
 
 
 def measure_cpu(
