@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import torch
@@ -49,6 +50,40 @@ CPP_STATUS = _KERNEL.status
 _load = _KERNEL.load
 
 
+def _applicable(
+    psi: Tensor,
+    chart: MobiusStrip,
+    coefficients: tuple[object, ...],
+    potential: Tensor | None,
+    source: Tensor | None,
+) -> ModuleType | None:
+    """The built kernel module if the flat kernels apply to these arguments, else None.
+
+    They apply to CPU, contiguous complex ``[..., nu, nv]`` fields with scalar (non-tensor)
+    coefficients, a real ``[nu, nv]`` potential and a complex ``[nu, nv]`` source of the
+    field's precision (or None). A field whose last two dimensions are not
+    ``(nu, nv)`` is a :class:`LatticeError`.
+    """
+    if psi.device.type != "cpu" or not psi.is_contiguous() or psi.dim() < 2:
+        return None
+    if psi.dtype not in (torch.complex64, torch.complex128):
+        return None
+    if any(isinstance(c, Tensor) for c in coefficients):
+        return None
+    shape = (chart.nu, chart.nv)
+    if tuple(psi.shape[-2:]) != shape:
+        raise LatticeError(
+            f"psi shape {tuple(psi.shape)} is not valid for this chart; the last two "
+            f"dimensions must be (nu, nv) = {shape}"
+        )
+    real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
+    if potential is not None and (tuple(potential.shape) != shape or potential.dtype != real):
+        return None
+    if source is not None and (tuple(source.shape) != shape or source.dtype != psi.dtype):
+        return None
+    return _load()
+
+
 def cpp_flat_cgl_rhs(
     psi: Tensor,
     chart: MobiusStrip,
@@ -62,27 +97,18 @@ def cpp_flat_cgl_rhs(
 
     Applies to CPU, contiguous ``[..., nu, nv]`` complex fields with scalar coefficients,
     a real ``[nu, nv]`` potential (or None) and a complex ``[nu, nv]`` source (or None)
-    of the field's precision. Returns None otherwise, or when the kernel cannot be built.
+    of the field's precision. Returns None otherwise, or when the kernel cannot be built;
+    a field whose last two dimensions are not ``(nu, nv)`` is a :class:`LatticeError`.
 
     Parameters
     ----------
     growth, diffusion, cubic
         ``1 − γ`` (1/time), ``D + iα`` (length²/time), ``g + iβ`` (1/(|ψ|²·time)).
     """
-    if psi.device.type != "cpu" or not psi.is_contiguous() or psi.dim() < 2:
-        return None
-    for coefficient in (growth, diffusion, cubic):
-        if isinstance(coefficient, Tensor):
-            return None
-    real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
-    shape = (chart.nu, chart.nv)
-    if potential is not None and (tuple(potential.shape) != shape or potential.dtype != real):
-        return None
-    if source is not None and (tuple(source.shape) != shape or source.dtype != psi.dtype):
-        return None
-    module = _load()
+    module = _applicable(psi, chart, (growth, diffusion, cubic), potential, source)
     if module is None:
         return None
+    real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
     first, last = psi[..., 0, :], psi[..., -1, :]
     if chart.flip:
         first, last = first.flip(-1), last.flip(-1)
@@ -163,27 +189,10 @@ def cpp_flat_rk4_step(
     LatticeError
         If the last two dimensions of ``psi`` are not ``(chart.nu, chart.nv)``.
     """
-    if psi.device.type != "cpu" or not psi.is_contiguous() or psi.dim() < 2:
-        return None
-    if psi.dtype not in (torch.complex64, torch.complex128):
-        return None
-    for coefficient in (growth, diffusion, cubic, frequency):
-        if isinstance(coefficient, Tensor):
-            return None
-    shape = (chart.nu, chart.nv)
-    if tuple(psi.shape[-2:]) != shape:
-        raise LatticeError(
-            f"psi shape {tuple(psi.shape)} is not valid for this chart; the last two "
-            f"dimensions must be (nu, nv) = {shape}"
-        )
-    real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
-    if potential is not None and (tuple(potential.shape) != shape or potential.dtype != real):
-        return None
-    if source is not None and (tuple(source.shape) != shape or source.dtype != psi.dtype):
-        return None
-    module = _load()
+    module = _applicable(psi, chart, (growth, diffusion, cubic, frequency), potential, source)
     if module is None:
         return None
+    real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
     rot: list[float] = []
     for time in (t, t + 0.5 * dt, t + dt):
         phase = float(frequency) * time
