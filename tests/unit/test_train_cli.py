@@ -152,11 +152,10 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(
 ) -> None:
     original = Trainer._step
 
-    def step_then_interrupt(self: Trainer) -> dict[str, float]:
-        losses = original(self)
+    def step_then_interrupt(self: Trainer, snapshot: bool = False) -> None:
+        original(self, snapshot)
         if self.state.step == 120:
             os.kill(os.getpid(), signal.SIGINT)
-        return losses
 
     monkeypatch.setattr(Trainer, "_step", step_then_interrupt)
     run_dir = tmp_path / "run"

@@ -218,11 +218,10 @@ def test_sigint_writes_a_checkpoint_and_resume_matches(
     trainer = Trainer.create(cfg, run_dir=tmp_path / "interrupted")
     original_step = trainer._step
 
-    def step_then_interrupt() -> dict[str, float]:
-        losses = original_step()
+    def step_then_interrupt(snapshot: bool = False) -> None:
+        original_step(snapshot)
         if trainer.state.step == 250:
             os.kill(os.getpid(), signal.SIGINT)
-        return losses
 
     trainer._step = step_then_interrupt  # type: ignore[method-assign]
     try:
@@ -417,13 +416,15 @@ def test_mobius_info_is_logged_and_env_state_checkpointed(tmp_path: Path) -> Non
 
 @pytest.mark.usefixtures("fake_mobius")
 def test_actions_reach_the_env_rescaled(tmp_path: Path) -> None:
-    """Pendulum's Box is [-2, 2]; the agent's [-1, 1] maps affinely onto it."""
+    """A Box of [-2, 2]: the agent's [-1, 1] maps affinely onto it."""
     trainer = Trainer.create(small_config(), run_dir=tmp_path / "r")
     try:
-        trainer._act_low = np.array([-2.0], np.float32)
-        trainer._act_high = np.array([2.0], np.float32)
+        trainer._act_low_t = torch.tensor([-2.0])
+        trainer._act_high_t = torch.tensor([2.0])
         trainer._rescale = True
         out = trainer._env_action(np.array([[-1.0], [0.0], [0.5], [1.0]], np.float32))
         assert out.tolist() == [[-2.0], [0.0], [1.0], [2.0]]
+        beyond = trainer._env_action_tensor(torch.tensor([[-1.5], [1.5]]))
+        assert beyond.tolist() == [[-2.0], [2.0]]  # clipped into the Box
     finally:
         trainer.close()

@@ -8,7 +8,8 @@ Importing this package registers ``hhml/MobiusVortex-v0`` with gymnasium::
 
 Public names: ``MobiusVortexEnv``, ``MobiusVortexVecEnv``, ``MobiusVortexCore``,
 ``CONTROLS``, ``ControlMap``, ``OBSERVATION_FEATURES``, ``default_env_config``,
-``make_vector_env``, ``MOBIUS_ENV_ID``.
+``make_vector_env``, ``MOBIUS_ENV_ID``, ``TensorVecEnv``, ``TensorStep``,
+``as_tensor_env``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hhml.ml.env.controls import CONTROLS, ControlMap
 from hhml.ml.env.core import OBSERVATION_FEATURES, MobiusVortexCore, default_env_config
 from hhml.ml.env.factory import MOBIUS_ENV_ID, make_vector_env
 from hhml.ml.env.mobius import MobiusVortexEnv
+from hhml.ml.env.tensor_env import TensorStep, TensorVecEnv, as_tensor_env
 from hhml.ml.env.vector import MobiusVortexVecEnv
 
 __all__ = [
@@ -29,6 +31,9 @@ __all__ = [
     "MobiusVortexCore",
     "MobiusVortexEnv",
     "MobiusVortexVecEnv",
+    "TensorStep",
+    "TensorVecEnv",
+    "as_tensor_env",
     "default_env_config",
     "make_vector_env",
 ]

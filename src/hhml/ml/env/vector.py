@@ -118,6 +118,11 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._started = False
 
+    @property
+    def started(self) -> bool:
+        """True once :meth:`reset` was called (stepping needs it)."""
+        return self._started
+
     def _obs(self) -> npt.NDArray[np.float32]:
         out: npt.NDArray[np.float32] = self.core.observation().cpu().numpy()
         return out

@@ -1,20 +1,25 @@
 """The interface every HHmL agent implements, and that the Trainer relies on.
 
 An agent acts on a batch of ``N`` environments at once (``N = 1`` for a single
-env). Arrays crossing this interface are NumPy (what gymnasium vector envs
-return); tensors stay inside the agent, on its device.
+env). Its hot path takes and returns tensors on the agent's device and never
+waits for it (no host synchronisation): :meth:`Agent.act_tensor`,
+:meth:`Agent.observe` with tensors, :meth:`Agent.update_tensors`,
+:meth:`Agent.reset_state` with a bool tensor. :meth:`Agent.act` and
+:meth:`Agent.update` are the NumPy/float edge of the same calls, for gymnasium
+loops and scripts.
 
-Life cycle, as driven by :class:`hhml.ml.training.Trainer`::
+Life cycle, as driven by :class:`hhml.ml.training.Trainer` (all tensors)::
 
-    agent.reset_state(None)                       # all envs start an episode
+    agent.reset_state(None)                            # all envs start an episode
     while training:
-        action = agent.act(obs, explore=True)     # [N, act_dim] in [-1, 1]
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        # next_obs of finished envs is the *final* observation of their episode
-        agent.observe(obs, action, reward, next_obs, terminated, truncated)
-        metrics = agent.update()                  # {} until learning starts
-        agent.reset_state(terminated | truncated) # recurrent agents clear hidden states
-        obs = <next observations, reset ones for finished envs>
+        action = agent.act_tensor(obs, explore=True)   # [N, act_dim] in [-1, 1]
+        step = env.step(action)
+        # final_obs of finished envs is the *final* observation of their episode
+        agent.observe(obs, action, step.reward, step.final_obs, step.terminated,
+                      step.truncated)
+        metrics = agent.update_tensors()               # {} until learning starts
+        agent.reset_state(step.terminated | step.truncated)  # recurrent: clear state
+        obs = step.obs                                 # reset ones for finished envs
 
 Public names: ``Agent``.
 """
@@ -57,12 +62,14 @@ class Agent(ABC):
 
     obs_dim: int
     act_dim: int
+    device: torch.device
     num_steps: int
     num_updates: int
 
     @abstractmethod
-    def act(self, obs: FloatArray, explore: bool) -> FloatArray:
-        """Actions ``[N, act_dim]`` in ``[-1, 1]`` for observations ``[N, obs_dim]``.
+    def act_tensor(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Actions ``[N, act_dim]`` in ``[-1, 1]`` for observations ``[N, obs_dim]``
+        (float32 tensors on the agent's device; no host synchronisation).
 
         ``explore=True``: uniform random actions before learning starts, then the
         policy plus the algorithm's exploration noise (or a policy sample for SAC);
@@ -70,37 +77,49 @@ class Agent(ABC):
         advance their per-env hidden state in both modes.
         """
 
+    def act(self, obs: FloatArray, explore: bool) -> FloatArray:
+        """:meth:`act_tensor` for NumPy observations ``[N, obs_dim]``; NumPy float32 actions."""
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+        result: FloatArray = self.act_tensor(obs_t, explore).cpu().numpy()
+        return result
+
     @abstractmethod
-    def reset_state(self, done: BoolArray | None) -> None:
+    def reset_state(self, done: BoolArray | torch.Tensor | None) -> None:
         """Start new episodes for the envs where ``done`` is true (all if None).
 
-        Clears the hidden states of recurrent agents; a no-op for feed-forward ones.
+        ``done`` is a bool array or tensor ``[N]``. Clears the hidden states of
+        recurrent agents; a no-op for feed-forward ones.
         """
 
     @abstractmethod
     def observe(
         self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: BoolArray,
-        truncated: BoolArray,
+        obs: FloatArray | torch.Tensor,
+        action: FloatArray | torch.Tensor,
+        reward: FloatArray | torch.Tensor,
+        next_obs: FloatArray | torch.Tensor,
+        terminated: FloatArray | BoolArray | torch.Tensor,
+        truncated: BoolArray | torch.Tensor,
     ) -> None:
-        """Store a batch of transitions ``[N, ...]`` in the replay buffer.
+        """Store a batch of transitions ``[N, ...]`` (arrays or device tensors) in the
+        replay buffer.
 
         ``next_obs`` of an env whose episode ended is its final observation; a
         ``terminated`` transition does not bootstrap, a ``truncated`` one does.
         """
 
     @abstractmethod
-    def update(self) -> dict[str, float]:
-        """Do the configured number of gradient steps; return their metrics.
+    def update_tensors(self) -> dict[str, torch.Tensor | float]:
+        """Do the configured number of gradient steps; return their metrics as 0-dim
+        tensors on the device (constants as floats), without a host synchronisation.
 
-        Returns ``{}`` before learning starts. Metrics are scalars such as
-        ``critic_loss``, ``actor_loss``, ``alpha``, ``critic_grad_norm``,
-        ``actor_grad_norm``, ``lr``.
+        Returns ``{}`` before learning starts. Metrics such as ``critic_loss``,
+        ``actor_loss``, ``alpha``, ``critic_grad_norm``, ``actor_grad_norm``, ``lr``.
         """
+
+    def update(self) -> dict[str, float]:
+        """:meth:`update_tensors` with the metrics copied to Python floats."""
+        return {name: float(value) for name, value in self.update_tensors().items()}
 
     @abstractmethod
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:

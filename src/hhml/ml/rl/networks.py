@@ -1,4 +1,4 @@
-"""Neural networks of the agents, and the Polyak update of target networks.
+"""Neural networks of the agents, their optimiser, and the Polyak update of target networks.
 
 Feed-forward: :class:`DeterministicActor` (TD3), :class:`GaussianActor` (SAC),
 :class:`TwinCritic` (two Q-functions). Recurrent: :class:`RecurrentActor` and
@@ -6,12 +6,14 @@ Feed-forward: :class:`DeterministicActor` (TD3), :class:`GaussianActor` (SAC),
 head. Actions are in ``[-1, 1]^act_dim`` (``tanh`` output).
 
 Public names: ``mlp``, ``DeterministicActor``, ``GaussianActor``, ``TwinCritic``,
-``RecurrentActor``, ``RecurrentCritic``, ``LSTMState``, ``polyak_update``.
+``RecurrentActor``, ``RecurrentCritic``, ``LSTMState``, ``adam``, ``polyak_update``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -24,6 +26,7 @@ __all__ = [
     "RecurrentActor",
     "RecurrentCritic",
     "TwinCritic",
+    "adam",
     "mlp",
     "polyak_update",
 ]
@@ -32,6 +35,8 @@ __all__ = [
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 _LOG_2 = math.log(2.0)
+
+_log = logging.getLogger(__name__)
 
 
 def mlp(in_dim: int, out_dim: int, hidden_size: int, hidden_layers: int) -> nn.Sequential:
@@ -43,6 +48,28 @@ def mlp(in_dim: int, out_dim: int, hidden_size: int, hidden_layers: int) -> nn.S
         width = hidden_size
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
+
+
+def adam(params: Iterable[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """An Adam optimiser, fused where this torch supports it for the parameters' device.
+
+    The fused implementation (CUDA; CPU from torch 2.4) updates all parameters in one
+    kernel and reads its step counters on the device, so an update never waits for
+    the device (the for-each one reads them with ``.item()``). Where fused Adam is
+    unsupported, the for-each implementation is used and that is logged once.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError) as exc:
+        global _FUSED_ADAM_NOTED
+        if not _FUSED_ADAM_NOTED:
+            _log.info("fused Adam unavailable (%s); using the for-each implementation", exc)
+            _FUSED_ADAM_NOTED = True
+        return torch.optim.Adam(params, lr=lr)
+
+
+_FUSED_ADAM_NOTED = False
 
 
 @torch.no_grad()

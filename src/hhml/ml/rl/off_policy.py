@@ -5,10 +5,11 @@ around three hooks a subclass fills in: building its networks and optimisers,
 choosing policy actions, and one gradient step (:meth:`OffPolicyAgent._train_step`).
 
 Randomness: network initialisation, the update-time generator (batch indices,
-target noise, policy samples; a ``torch.Generator`` on the agent's device) and
-the act-time generator (random actions, exploration noise; a NumPy ``Generator``)
-are all derived from the agent's ``seed``, never from global RNG state. All three
-are stored in :meth:`state_dict`, so a restored agent continues bit-identically.
+target noise, policy samples) and the act-time generator (random actions,
+exploration noise) are all derived from the agent's ``seed``, never from global
+RNG state; both generators are ``torch.Generator`` s on the agent's device, so
+acting and learning never copy through the host. Their states are stored in
+:meth:`state_dict`, so a restored agent continues bit-identically.
 
 Two building blocks serve the concrete agents: :class:`FlatReplayAgent` (a flat
 transition :class:`~hhml.ml.rl.replay.ReplayBuffer`; TD3 and SAC) and
@@ -39,25 +40,43 @@ from hhml.ml.rl.checkpoint import (
     require,
     tensors_to_cpu,
 )
-from hhml.ml.rl.networks import polyak_update
+from hhml.ml.rl.networks import adam, polyak_update
 from hhml.ml.rl.replay import ReplayBuffer
 
 __all__ = ["OffPolicyAgent"]
 
 
-def _as_batch(value: Any, name: str, width: int | None, n: int | None) -> FloatArray:
-    """``value`` as float32 ``[N, width]`` (or ``[N]`` if ``width`` is None), checked."""
-    array = np.asarray(value, dtype=np.float32)
+def _as_batch(
+    value: Any, name: str, width: int | None, n: int | None, device: torch.device
+) -> torch.Tensor:
+    """``value`` (array or tensor) as float32 ``[N, width]`` (or ``[N]`` if ``width`` is None)
+    on ``device``. Only shapes are checked (metadata: no host synchronisation)."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        tensor = torch.as_tensor(np.asarray(value, dtype=np.float32))
     expected_ndim = 1 if width is None else 2
-    bad = array.ndim != expected_ndim or (width is not None and array.shape[1] != width)
-    if bad or (n is not None and array.shape[0] != n):
-        shape = "[N]" if width is None else f"[N, {width}]"
+    shape = tuple(tensor.shape)
+    bad = len(shape) != expected_ndim or (width is not None and shape[1] != width)
+    if bad or (n is not None and shape[0] != n):
+        expected = "[N]" if width is None else f"[N, {width}]"
         raise ConfigError(
-            f"{name} has shape {array.shape}, expected {shape}"
+            f"{name} has shape {shape}, expected {expected}"
             + (f" with N = {n}" if n is not None else "")
             + "; check that the env's observation/action sizes match the agent's"
         )
-    return array
+    return tensor.to(device=device, dtype=torch.float32)
+
+
+def _as_flags(value: Any, name: str, n: int, device: torch.device) -> torch.Tensor:
+    """``value`` (array or tensor) as bool ``[n]`` on ``device`` (shape checked)."""
+    if isinstance(value, torch.Tensor):
+        flags = value.detach().reshape(-1)
+    else:
+        flags = torch.as_tensor(np.asarray(value, dtype=bool).reshape(-1))
+    if flags.shape[0] != n:
+        raise ConfigError(f"{name} has {flags.shape[0]} entries, expected {n}")
+    return flags.to(device=device, dtype=torch.bool)
 
 
 class OffPolicyAgent(Agent):
@@ -100,7 +119,7 @@ class OffPolicyAgent(Agent):
         self.act_dim = int(act_dim)
         self.device = torch.device(device)
         self.seed = int(seed)
-        init_seed, torch_seed, numpy_seed = np.random.SeedSequence(self.seed).generate_state(3)
+        init_seed, torch_seed, act_seed = np.random.SeedSequence(self.seed).generate_state(3)
         # Initialise on the CPU under a private seed, so the initial weights do not
         # depend on the device or on (and do not disturb) the global torch RNG.
         with torch.random.fork_rng(devices=[]):
@@ -111,10 +130,11 @@ class OffPolicyAgent(Agent):
         self._build_on_device()
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(int(torch_seed))
-        self._np_rng = np.random.default_rng(int(numpy_seed))
+        self._act_generator = torch.Generator(device=self.device)
+        self._act_generator.manual_seed(int(act_seed))
         self.num_steps = 0
         self.num_updates = 0
-        self._actor_metrics: dict[str, float] = {}
+        self._actor_metrics: dict[str, torch.Tensor | float] = {}
         self._average_gradients: GradientHook | None = None
 
     # ------------------------------------------------------------------ subclass hooks
@@ -140,28 +160,31 @@ class OffPolicyAgent(Agent):
         """All optimisers by name."""
 
     @abstractmethod
-    def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
-        """Policy actions ``[N, act_dim]`` in ``[-1, 1]`` for ``obs`` ``[N, obs_dim]``."""
+    def _policy_action(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Policy actions ``[N, act_dim]`` in ``[-1, 1]`` for ``obs`` ``[N, obs_dim]``
+        (float32 tensors on the device)."""
 
     @abstractmethod
     def _store(
         self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray,
-        done: BoolArray,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        next_obs: torch.Tensor,
+        terminated: torch.Tensor,
+        done: torch.Tensor,
     ) -> None:
-        """Put a checked batch of transitions into the replay buffer."""
+        """Put a checked batch of transitions (float32 tensors on the device; ``terminated``
+        float32 ``[N]``, ``done`` bool ``[N]``) into the replay buffer."""
 
     @abstractmethod
     def _ready(self) -> bool:
         """True when the replay buffer holds enough data for a gradient step."""
 
     @abstractmethod
-    def _train_step(self) -> dict[str, float]:
-        """One gradient step; ``self.num_updates`` is the number done before it."""
+    def _train_step(self) -> dict[str, torch.Tensor | float]:
+        """One gradient step; ``self.num_updates`` is the number done before it. Metrics are
+        0-dim tensors on the device (or Python floats for constants)."""
 
     @abstractmethod
     def _replay_state(self) -> dict[str, Any] | None:
@@ -180,37 +203,45 @@ class OffPolicyAgent(Agent):
 
     # ------------------------------------------------------------------ Agent interface
 
-    def act(self, obs: FloatArray, explore: bool) -> FloatArray:
-        """Actions ``[N, act_dim]`` in ``[-1, 1]`` for observations ``[N, obs_dim]``.
+    def act_tensor(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Actions ``[N, act_dim]`` in ``[-1, 1]`` for observations ``[N, obs_dim]``, as
+        float32 tensors on the agent's device, without a host synchronisation.
 
         While exploring and before ``agent.learning_starts`` transitions were
-        observed, actions are uniform in ``[-1, 1]`` (from the agent's own generator).
+        observed, actions are uniform in ``[-1, 1]`` (from the act-time generator).
         """
-        array = _as_batch(obs, "observation batch", self.obs_dim, None)
-        obs_t = torch.as_tensor(array, device=self.device)
+        obs_t = _as_batch(obs, "observation batch", self.obs_dim, None, self.device)
         if explore and self.num_steps < self.cfg.learning_starts:
             self._advance_state(obs_t)
-            shape = (array.shape[0], self.act_dim)
-            return self._np_rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+            shape = (obs_t.shape[0], self.act_dim)
+            uniform = torch.rand(shape, generator=self._act_generator, device=self.device)
+            return uniform * 2.0 - 1.0
         with torch.no_grad():
             return self._policy_action(obs_t, explore)
+
+    def _act_normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal noise on the device from the act-time generator."""
+        return torch.randn(shape, generator=self._act_generator, device=self.device)
 
     def _advance_state(self, obs: torch.Tensor) -> None:
         """Advance recurrent state when random actions are taken (no-op here)."""
 
-    def reset_state(self, done: BoolArray | None) -> None:
+    def reset_state(self, done: BoolArray | torch.Tensor | None) -> None:
         """Start new episodes where ``done`` is true; feed-forward agents keep no state."""
 
     def observe(
         self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray | BoolArray,
-        truncated: BoolArray,
+        obs: FloatArray | torch.Tensor,
+        action: FloatArray | torch.Tensor,
+        reward: FloatArray | torch.Tensor,
+        next_obs: FloatArray | torch.Tensor,
+        terminated: FloatArray | BoolArray | torch.Tensor,
+        truncated: BoolArray | torch.Tensor,
     ) -> None:
         """Store ``N`` transitions; ``terminated`` ones do not bootstrap, ``truncated`` ones do.
+
+        Arrays or tensors; tensors on the agent's device are stored without a host
+        synchronisation (only their shapes are checked).
 
         Parameters
         ----------
@@ -221,22 +252,22 @@ class OffPolicyAgent(Agent):
         reward, terminated, truncated
             ``[N]``.
         """
-        obs_a = _as_batch(obs, "obs", self.obs_dim, None)
-        n = obs_a.shape[0]
-        action_a = _as_batch(action, "action", self.act_dim, n)
-        reward_a = _as_batch(reward, "reward", None, n)
-        next_a = _as_batch(next_obs, "next_obs", self.obs_dim, n)
-        term = np.asarray(terminated, dtype=bool).reshape(-1)
-        trunc = np.asarray(truncated, dtype=bool).reshape(-1)
-        if term.shape[0] != n or trunc.shape[0] != n:
-            raise ConfigError(
-                f"terminated/truncated have {term.shape[0]}/{trunc.shape[0]} entries, expected {n}"
-            )
-        self._store(obs_a, action_a, reward_a, next_a, term.astype(np.float32), term | trunc)
+        dev = self.device
+        obs_t = _as_batch(obs, "obs", self.obs_dim, None, dev)
+        n = int(obs_t.shape[0])
+        action_t = _as_batch(action, "action", self.act_dim, n, dev)
+        reward_t = _as_batch(reward, "reward", None, n, dev)
+        next_t = _as_batch(next_obs, "next_obs", self.obs_dim, n, dev)
+        term = _as_flags(terminated, "terminated", n, dev)
+        trunc = _as_flags(truncated, "truncated", n, dev)
+        self._store(obs_t, action_t, reward_t, next_t, term.to(torch.float32), term | trunc)
         self.num_steps += n
 
-    def update(self) -> dict[str, float]:
+    def update_tensors(self) -> dict[str, torch.Tensor | float]:
         """Do ``agent.gradient_steps`` gradient steps; ``{}`` before learning starts.
+
+        No host synchronisation: the metrics stay 0-dim tensors on the device (a
+        constant such as ``lr`` is a Python float).
 
         Returns
         -------
@@ -247,7 +278,7 @@ class OffPolicyAgent(Agent):
         """
         if self.num_steps < self.cfg.learning_starts or not self._ready():
             return {}
-        metrics: dict[str, float] = {}
+        metrics: dict[str, torch.Tensor | float] = {}
         for _ in range(self.cfg.gradient_steps):
             metrics = self._train_step()
             self.num_updates += 1
@@ -262,8 +293,10 @@ class OffPolicyAgent(Agent):
 
         Keys: ``agent_class``, ``obs_dim``, ``act_dim``, ``config`` (the ``agent``
         section as a dict), ``networks``, ``optimizers``, ``counters``, ``rng``
-        (``torch``: generator state as a uint8 tensor, ``numpy``: bit-generator state
-        dict), ``extra``, and ``replay`` when ``include_replay`` (and a buffer exists).
+        (``torch``: update-time and ``act``: act-time generator states, uint8 tensors),
+        ``extra``, and ``replay`` when ``include_replay`` (and a buffer exists).
+        Tensor metrics of the last actor update are stored as floats (a host copy:
+        checkpoints are interval operations).
         """
         state: dict[str, Any] = {
             "agent_class": type(self).__name__,
@@ -275,11 +308,11 @@ class OffPolicyAgent(Agent):
             "counters": {
                 "num_steps": self.num_steps,
                 "num_updates": self.num_updates,
-                "actor_metrics": dict(self._actor_metrics),
+                "actor_metrics": {k: float(v) for k, v in self._actor_metrics.items()},
             },
             "rng": {
                 "torch": self._generator.get_state(),
-                "numpy": self._np_rng.bit_generator.state,
+                "act": self._act_generator.get_state(),
             },
             "extra": self._extra_state(),
         }
@@ -325,20 +358,22 @@ class OffPolicyAgent(Agent):
         num_updates = require(counters, "num_updates", "counters", int)
         actor_metrics = require(counters, "actor_metrics", "counters", dict)
         rng = require(state, "rng", "", dict)
+        if "act" not in rng and "numpy" in rng:
+            raise CheckpointError(
+                "checkpoint key 'rng.act' is missing: the agent was saved by an HHmL version "
+                "before 0.3, whose act-time generator was NumPy's; it cannot continue exactly"
+            )
         torch_state = require(rng, "torch", "rng")
         reference = self._generator.get_state()
         check_tensor(torch_state, "rng.torch", tuple(reference.shape), torch.uint8)
-        numpy_state = require(rng, "numpy", "rng", dict)
+        act_state = require(rng, "act", "rng")
+        act_reference = self._act_generator.get_state()
+        check_tensor(act_state, "rng.act", tuple(act_reference.shape), torch.uint8)
         self._load_extra_state(require(state, "extra", "", dict))
         if "replay" in state:
             self._load_replay_state(require(state, "replay", "", dict))
-        try:
-            self._np_rng.bit_generator.state = numpy_state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"checkpoint key 'rng.numpy' is not a valid state: {exc}"
-            ) from exc
         self._generator.set_state(torch_state)
+        self._act_generator.set_state(act_state)
         self.num_steps = num_steps
         self.num_updates = num_updates
         self._actor_metrics = {str(k): float(v) for k, v in actor_metrics.items()}
@@ -354,9 +389,9 @@ class OffPolicyAgent(Agent):
         if rank < 0:
             raise ConfigError(f"rank must be >= 0, got {rank}")
         if rank > 0:
-            torch_seed, numpy_seed = np.random.SeedSequence([self.seed, rank]).generate_state(2)
+            torch_seed, act_seed = np.random.SeedSequence([self.seed, rank]).generate_state(2)
             self._generator.manual_seed(int(torch_seed))
-            self._np_rng = np.random.default_rng(int(numpy_seed))
+            self._act_generator.manual_seed(int(act_seed))
         self._average_gradients = average_gradients
 
     def synced_modules(self) -> list[nn.Module]:
@@ -374,16 +409,16 @@ class OffPolicyAgent(Agent):
         """Standard normal noise on the device from the update-time generator."""
         return torch.randn(shape, generator=self._generator, device=self.device)
 
-    def _clip_and_norm(self, module: nn.Module) -> float:
+    def _clip_and_norm(self, module: nn.Module) -> torch.Tensor:
         """Clip ``module``'s gradient norm to ``agent.max_grad_norm`` (0: no clipping).
 
         In a data-parallel run the gradients are first averaged over the ranks
         (as DDP does during ``backward``), so clipping sees the mean gradient.
-        Returns the global 2-norm of the gradients before clipping.
+        Returns the global 2-norm of the gradients before clipping (a 0-dim tensor).
         """
         self._sync_gradients(module.parameters())
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
-        return float(nn.utils.clip_grad_norm_(module.parameters(), max_norm))
+        return nn.utils.clip_grad_norm_(module.parameters(), max_norm).detach()
 
 
 class FlatReplayAgent(OffPolicyAgent):
@@ -396,12 +431,12 @@ class FlatReplayAgent(OffPolicyAgent):
 
     def _store(
         self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray,
-        done: BoolArray,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        next_obs: torch.Tensor,
+        terminated: torch.Tensor,
+        done: torch.Tensor,
     ) -> None:
         self.replay.add(obs, action, reward, next_obs, terminated)
 
@@ -427,20 +462,16 @@ class ActorCriticTargets:
     critic: nn.Module
     actor_target: nn.Module
     critic_target: nn.Module
-    _actor_metrics: dict[str, float]
-    _clip_and_norm: Callable[[nn.Module], float]
+    _actor_metrics: dict[str, torch.Tensor | float]
+    _clip_and_norm: Callable[[nn.Module], torch.Tensor]
 
     def _make_targets(self) -> None:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
 
     def _make_optimizers(self) -> None:
-        self.actor_optimizer = torch.optim.Adam(
-            self.actor.parameters(), lr=self.cfg.actor_learning_rate
-        )
-        self.critic_optimizer = torch.optim.Adam(
-            self.critic.parameters(), lr=self.cfg.critic_learning_rate
-        )
+        self.actor_optimizer = adam(self.actor.parameters(), self.cfg.actor_learning_rate)
+        self.critic_optimizer = adam(self.critic.parameters(), self.cfg.critic_learning_rate)
 
     def _actor_step(self, actor_loss: torch.Tensor) -> None:
         """One delayed actor update, then Polyak updates of both targets (rate ``tau``);
@@ -452,7 +483,7 @@ class ActorCriticTargets:
         polyak_update(self.critic_target, self.critic, self.cfg.tau)
         polyak_update(self.actor_target, self.actor, self.cfg.tau)
         self._actor_metrics = {
-            "actor_loss": actor_loss.item(),
+            "actor_loss": actor_loss.detach(),
             "actor_grad_norm": actor_grad_norm,
         }
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hhml.errors import CheckpointError, ConfigError
-from hhml.ml.rl.base import BoolArray, FloatArray
+from hhml.ml.rl.base import BoolArray
 from hhml.ml.rl.checkpoint import check_tensor, require
 from hhml.ml.rl.networks import LSTMState, RecurrentActor, RecurrentCritic
 from hhml.ml.rl.off_policy import ActorCriticTargets, OffPolicyAgent
@@ -92,35 +92,37 @@ class RecurrentTD3(ActorCriticTargets, OffPolicyAgent):
     def _advance_state(self, obs: torch.Tensor) -> None:
         self._step_actor(obs)
 
-    def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
-        action = self._step_actor(obs).cpu().numpy()
+    def _policy_action(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        action = self._step_actor(obs)
         if explore:
-            noise = self._np_rng.normal(0.0, self.cfg.exploration_noise, size=action.shape)
-            action = (action + noise).clip(-1.0, 1.0)
-        result: FloatArray = action.astype(np.float32)
-        return result
+            noise = self._act_normal(tuple(action.shape)) * self.cfg.exploration_noise
+            action = (action + noise).clamp(-1.0, 1.0)
+        return action
 
-    def reset_state(self, done: BoolArray | None) -> None:
+    def reset_state(self, done: BoolArray | torch.Tensor | None) -> None:
         """Zero the LSTM state of the envs where ``done`` is true (all if None)."""
         if self._hidden is None:
             return
         if done is None:
             self._hidden = None
             return
-        keep = torch.as_tensor(~np.asarray(done, dtype=bool), device=self.device)
-        keep = keep.to(torch.float32)[None, :, None]
+        if isinstance(done, torch.Tensor):
+            finished = done.detach().reshape(-1).to(device=self.device, dtype=torch.bool)
+        else:
+            finished = torch.as_tensor(np.asarray(done, dtype=bool).reshape(-1), device=self.device)
+        keep = (~finished).to(torch.float32)[None, :, None]
         self._hidden = (self._hidden[0] * keep, self._hidden[1] * keep)
 
     # ------------------------------------------------------------------ replay
 
     def _store(
         self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray,
-        done: BoolArray,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        next_obs: torch.Tensor,
+        terminated: torch.Tensor,
+        done: torch.Tensor,
     ) -> None:
         if self.replay is None:
             self.replay = self._make_replay(obs.shape[0])
@@ -173,7 +175,7 @@ class RecurrentTD3(ActorCriticTargets, OffPolicyAgent):
 
     # ------------------------------------------------------------------ learning
 
-    def _train_step(self) -> dict[str, float]:
+    def _train_step(self) -> dict[str, torch.Tensor | float]:
         cfg = self.cfg
         assert self.replay is not None  # guaranteed by _ready()
         batch = self.replay.sample(cfg.batch_size, self._generator)
@@ -208,7 +210,7 @@ class RecurrentTD3(ActorCriticTargets, OffPolicyAgent):
             actor_loss = -_masked_mean(q1_pi, batch.mask)
             self._actor_step(actor_loss)
         return {
-            "critic_loss": critic_loss.item(),
+            "critic_loss": critic_loss.detach(),
             "critic_grad_norm": critic_grad_norm,
             "lr": cfg.critic_learning_rate,
         }

@@ -1,7 +1,8 @@
 """The flat replay buffer of the feed-forward agents (TD3, SAC).
 
 A ring buffer of transitions ``(s, a, r, s', terminated)`` held as tensors on the
-agent's device, so sampling a batch does not copy through the host.
+agent's device: adding device tensors and sampling a batch never copy through
+the host (the write position is host bookkeeping: batch sizes are shapes).
 
 Public names: ``ReplayBuffer``, ``Batch``.
 """
@@ -28,6 +29,13 @@ class Batch(NamedTuple):
     reward: torch.Tensor  #: ``[B, 1]``
     next_obs: torch.Tensor  #: ``[B, obs_dim]``
     terminated: torch.Tensor  #: ``[B, 1]``, 1.0 where the episode ended without bootstrap
+
+
+def float_rows(value: npt.ArrayLike | torch.Tensor) -> torch.Tensor:
+    """``value`` as a float32 tensor with the batch along the first axis."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(torch.float32)
+    return torch.as_tensor(np.asarray(value, dtype=np.float32))
 
 
 class ReplayBuffer:
@@ -73,25 +81,26 @@ class ReplayBuffer:
 
     def add(
         self,
-        obs: npt.ArrayLike,
-        action: npt.ArrayLike,
-        reward: npt.ArrayLike,
-        next_obs: npt.ArrayLike,
-        terminated: npt.ArrayLike,
+        obs: npt.ArrayLike | torch.Tensor,
+        action: npt.ArrayLike | torch.Tensor,
+        reward: npt.ArrayLike | torch.Tensor,
+        next_obs: npt.ArrayLike | torch.Tensor,
+        terminated: npt.ArrayLike | torch.Tensor,
     ) -> None:
-        """Append a batch of ``N`` transitions (arrays ``[N, ...]``; reward, terminated ``[N]``)."""
+        """Append a batch of ``N`` transitions (``[N, ...]``; reward, terminated ``[N]``),
+        arrays or tensors; tensors on the buffer's device are copied without a host sync."""
         values = {
             "obs": obs,
             "action": action,
-            "reward": np.reshape(np.asarray(reward, dtype=np.float32), (-1, 1)),
+            "reward": reward,
             "next_obs": next_obs,
-            "terminated": np.reshape(np.asarray(terminated, dtype=np.float32), (-1, 1)),
+            "terminated": terminated,
         }
-        n = int(np.shape(values["reward"])[0])
+        rows = {name: float_rows(value) for name, value in values.items()}
+        n = int(rows["reward"].shape[0])
         index = (self.position + torch.arange(n, device=self.device)) % self.capacity
         for name in self._FIELDS:
-            data = torch.as_tensor(np.asarray(values[name], dtype=np.float32))
-            self._storage[name][index] = data.reshape(n, -1).to(self.device)
+            self._storage[name][index] = rows[name].reshape(n, -1).to(self.device)
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 

@@ -14,9 +14,8 @@ from torch import nn
 from torch.nn import functional
 
 from hhml.errors import CheckpointError
-from hhml.ml.rl.base import FloatArray
 from hhml.ml.rl.checkpoint import check_tensor, require
-from hhml.ml.rl.networks import GaussianActor, TwinCritic, polyak_update
+from hhml.ml.rl.networks import GaussianActor, TwinCritic, adam, polyak_update
 from hhml.ml.rl.off_policy import FlatReplayAgent
 from hhml.ml.rl.replay import ReplayBuffer
 
@@ -61,11 +60,9 @@ class SAC(FlatReplayAgent):
         self.log_alpha = torch.tensor(
             [math.log(cfg.initial_entropy_coef)], device=self.device, requires_grad=True
         )
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_learning_rate)
-        self.critic_optimizer = torch.optim.Adam(
-            self.critic.parameters(), lr=cfg.critic_learning_rate
-        )
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=cfg.entropy_learning_rate)
+        self.actor_optimizer = adam(self.actor.parameters(), cfg.actor_learning_rate)
+        self.critic_optimizer = adam(self.critic.parameters(), cfg.critic_learning_rate)
+        self.alpha_optimizer = adam([self.log_alpha], cfg.entropy_learning_rate)
 
     def _networks(self) -> dict[str, nn.Module]:
         return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target}
@@ -94,20 +91,16 @@ class SAC(FlatReplayAgent):
         with torch.no_grad():
             self.log_alpha.copy_(value.to(self.device))
 
-    def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
+    def _policy_action(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        action: torch.Tensor
         if not explore:
             action = self.actor(obs)
         else:
-            # Act-time noise comes from the NumPy generator, like TD3's exploration noise.
-            shape = (obs.shape[0], self.act_dim)
-            noise = torch.as_tensor(
-                self._np_rng.standard_normal(size=shape), dtype=torch.float32, device=self.device
-            )
-            action, _ = self.actor.sample(obs, noise)
-        result: FloatArray = action.cpu().numpy().astype("float32")
-        return result
+            # Act-time noise comes from the act-time generator, like TD3's exploration noise.
+            action, _ = self.actor.sample(obs, self._act_normal((obs.shape[0], self.act_dim)))
+        return action
 
-    def _train_step(self) -> dict[str, float]:
+    def _train_step(self) -> dict[str, torch.Tensor | float]:
         cfg = self.cfg
         batch = self.replay.sample(cfg.batch_size, self._generator)
         alpha = self.log_alpha.detach().exp()
@@ -140,11 +133,14 @@ class SAC(FlatReplayAgent):
         self.alpha_optimizer.step()
 
         polyak_update(self.critic_target, self.critic, cfg.tau)
-        self._actor_metrics = {"actor_loss": actor_loss.item(), "actor_grad_norm": actor_grad_norm}
+        self._actor_metrics = {
+            "actor_loss": actor_loss.detach(),
+            "actor_grad_norm": actor_grad_norm,
+        }
         return {
-            "critic_loss": critic_loss.item(),
+            "critic_loss": critic_loss.detach(),
             "critic_grad_norm": critic_grad_norm,
             "lr": cfg.critic_learning_rate,
-            "alpha": float(alpha),
-            "entropy": float(-log_prob.detach().mean()),
+            "alpha": alpha,
+            "entropy": -log_prob.detach().mean(),
         }

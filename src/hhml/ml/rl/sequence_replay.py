@@ -29,6 +29,7 @@ import torch
 from hhml.errors import CheckpointError, ConfigError
 from hhml.ml.rl.base import BoolArray, FloatArray
 from hhml.ml.rl.checkpoint import check_tensor, require
+from hhml.ml.rl.replay import float_rows
 
 __all__ = ["SequenceBatch", "SequenceReplayBuffer"]
 
@@ -102,7 +103,7 @@ class SequenceReplayBuffer:
         #: step index of each stored transition within its episode
         self._episode_step = torch.zeros(shape, dtype=torch.int64, device=self.device)
         #: step index within the current episode of the next transition of each env
-        self._next_episode_step = torch.zeros(self.num_envs, dtype=torch.int64)
+        self._next_episode_step = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self.position = 0
         self.size = 0
 
@@ -112,26 +113,30 @@ class SequenceReplayBuffer:
 
     def add(
         self,
-        obs: FloatArray,
-        action: FloatArray,
-        reward: FloatArray,
-        next_obs: FloatArray,
-        terminated: FloatArray,
-        done: BoolArray,
+        obs: FloatArray | torch.Tensor,
+        action: FloatArray | torch.Tensor,
+        reward: FloatArray | torch.Tensor,
+        next_obs: FloatArray | torch.Tensor,
+        terminated: FloatArray | torch.Tensor,
+        done: BoolArray | torch.Tensor,
     ) -> None:
-        """Append one step of every stream (arrays ``[N, ...]``; ``done`` ends episodes)."""
+        """Append one step of every stream (``[N, ...]``, arrays or device tensors;
+        ``done`` ends episodes). No host synchronisation for tensors on the device."""
         values = {
             "obs": obs,
             "action": action,
-            "reward": np.reshape(reward, (-1, 1)),
+            "reward": reward,
             "next_obs": next_obs,
-            "terminated": np.reshape(terminated, (-1, 1)),
+            "terminated": terminated,
         }
         for name in self._FLOAT_FIELDS:
-            data = torch.as_tensor(np.asarray(values[name], dtype=np.float32))
+            data = float_rows(values[name]).reshape(self.num_envs, -1)
             self._storage[name][:, self.position] = data.to(self.device)
-        self._episode_step[:, self.position] = self._next_episode_step.to(self.device)
-        done_t = torch.as_tensor(np.asarray(done, dtype=bool))
+        self._episode_step[:, self.position] = self._next_episode_step
+        if isinstance(done, torch.Tensor):
+            done_t = done.detach().reshape(-1).to(device=self.device, dtype=torch.bool)
+        else:
+            done_t = torch.as_tensor(np.asarray(done, dtype=bool).reshape(-1), device=self.device)
         self._next_episode_step = torch.where(
             done_t, torch.zeros_like(self._next_episode_step), self._next_episode_step + 1
         )
@@ -215,6 +220,6 @@ class SequenceReplayBuffer:
             self._storage[name][:, :size] = data.to(self.device, torch.float32)
         self._episode_step.zero_()
         self._episode_step[:, :size] = steps.to(self.device)
-        self._next_episode_step = counters.clone()
+        self._next_episode_step = counters.to(self.device, copy=True)
         self.size = size
         self.position = position

@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
-from hhml.ml.rl.base import FloatArray
 from hhml.ml.rl.networks import DeterministicActor, TwinCritic
 from hhml.ml.rl.off_policy import ActorCriticTargets, FlatReplayAgent
 from hhml.ml.rl.replay import ReplayBuffer
@@ -45,15 +44,14 @@ class TD3(ActorCriticTargets, FlatReplayAgent):
         self.replay = ReplayBuffer(self.cfg.buffer_size, self.obs_dim, self.act_dim, self.device)
         self._make_optimizers()
 
-    def _policy_action(self, obs: torch.Tensor, explore: bool) -> FloatArray:
-        action = self.actor(obs).cpu().numpy()
+    def _policy_action(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        action: torch.Tensor = self.actor(obs)
         if explore:
-            noise = self._np_rng.normal(0.0, self.cfg.exploration_noise, size=action.shape)
-            action = (action + noise).clip(-1.0, 1.0)
-        result: FloatArray = action.astype("float32")
-        return result
+            noise = self._act_normal(tuple(action.shape)) * self.cfg.exploration_noise
+            action = (action + noise).clamp(-1.0, 1.0)
+        return action
 
-    def _train_step(self) -> dict[str, float]:
+    def _train_step(self) -> dict[str, torch.Tensor | float]:
         cfg = self.cfg
         batch = self.replay.sample(cfg.batch_size, self._generator)
         with torch.no_grad():
@@ -75,7 +73,7 @@ class TD3(ActorCriticTargets, FlatReplayAgent):
             actor_loss = -self.critic.q1_value(batch.obs, self.actor(batch.obs)).mean()
             self._actor_step(actor_loss)
         return {
-            "critic_loss": critic_loss.item(),
+            "critic_loss": critic_loss.detach(),
             "critic_grad_norm": critic_grad_norm,
             "lr": cfg.critic_learning_rate,
         }

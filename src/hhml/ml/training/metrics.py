@@ -194,6 +194,12 @@ class IntervalStats:
         self.sums[name] = self.sums.get(name, 0.0) + value
         self.counts[name] = self.counts.get(name, 0) + 1
 
+    def add_sum(self, name: str, total: float, count: int) -> None:
+        """Accumulate ``count`` means whose sum is ``total`` under ``name`` (as ``count``
+        calls of :meth:`add` would; used to merge accumulators kept elsewhere)."""
+        self.sums[name] = self.sums.get(name, 0.0) + float(total)
+        self.counts[name] = self.counts.get(name, 0) + int(count)
+
     def set_last(self, name: str, values: Any) -> None:
         """Remember the mean of ``values`` as the latest value of ``name``."""
         self.last[name] = float(np.mean(np.asarray(values, dtype=np.float64)))

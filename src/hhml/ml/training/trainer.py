@@ -1,11 +1,18 @@
 """The training loop: an agent on a vector env, evaluation, logging, checkpoints, resume.
 
-One iteration of :meth:`Trainer.train` is one vector step of ``N`` envs::
+One iteration of :meth:`Trainer.train` is one vector step of ``N`` envs, all of
+it tensors on ``training.device`` (:mod:`hhml.ml.env.tensor_env`)::
 
-    action = agent.act(obs, explore=True)              # [-1, 1], rescaled to the env's Box
-    next_obs, reward, terminated, truncated, info = envs.step(action)
-    agent.observe(obs, action, reward, final_or_next_obs, terminated, truncated)
-    agent.update(); agent.reset_state(terminated | truncated)
+    action = agent.act_tensor(obs, explore=True)       # [-1, 1], rescaled to the env's Box
+    step = tensor_env.step(action)                     # same-step autoreset inside
+    agent.observe(obs, action, step.reward, step.final_obs, step.terminated, step.truncated)
+    agent.update_tensors(); agent.reset_state(step.terminated | step.truncated)
+
+With the Möbius env nothing in that iteration waits for the device: rewards,
+losses, diagnostics and episode returns accumulate in tensors
+(:class:`~hhml.ml.training.device_stats.DeviceStats`) and reach the host once per
+log, checkpoint or evaluation interval. There, non-finite actions or losses stop
+the run with status ``failed`` (``metrics.json`` gives the reason).
 
 then, when the step counter crosses a multiple of the configured interval: a
 training record (``log_every``), an evaluation on a separate seeded env
@@ -29,6 +36,7 @@ Public names: ``Trainer``, ``TrainResult``, ``Components``, ``build_components``
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -48,9 +56,9 @@ import torch
 from hhml.config.agent import AgentConfig
 from hhml.config.loader import config_to_dict, load_config, save_config
 from hhml.config.schema import HHmLConfig
-from hhml.errors import CheckpointError, ConfigError, HHmLError
+from hhml.errors import CheckpointError, ConfigError, HHmLError, NumericalInstabilityError
 from hhml.ml.env.factory import make_vector_env
-from hhml.ml.env.state import RUNNING, TERMINATION_REASONS
+from hhml.ml.env.tensor_env import as_tensor_env
 from hhml.ml.rl.base import Agent
 from hhml.ml.training.checkpoint import (
     check_env_checkpointable,
@@ -59,6 +67,7 @@ from hhml.ml.training.checkpoint import (
     load_env_state,
     save_checkpoint,
 )
+from hhml.ml.training.device_stats import DeviceStats
 from hhml.ml.training.distributed import (
     SINGLE_PROCESS,
     DistContext,
@@ -104,6 +113,8 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float32]
+
+_log = logging.getLogger(__name__)
 
 #: Builds an agent: ``(cfg.agent, obs_dim, act_dim, device, seed) -> Agent``.
 AgentFactory = Callable[[AgentConfig, int, int, torch.device, int], Agent]
@@ -514,7 +525,9 @@ class Trainer:
         self.device = components.device
         self.state = _LoopState()
         self.stats = IntervalStats()
-        self.obs: FloatArray | None = None
+        self.tensor_env = as_tensor_env(self.envs, self.device)
+        self.device_stats = DeviceStats(self.tensor_env.num_envs, self.device)
+        self.obs: torch.Tensor | None = None
         self._resumed = False
         self._session_start = time.perf_counter()
         self._last_checkpoint_step = -1
@@ -523,6 +536,8 @@ class Trainer:
         self._act_low = np.asarray(space.low, dtype=np.float32)
         self._act_high = np.asarray(space.high, dtype=np.float32)
         self._rescale = bool(np.all(np.isfinite(self._act_low)) and np.all(np.isfinite(space.high)))
+        self._act_low_t = self.tensor_env.action_low
+        self._act_high_t = self.tensor_env.action_high
         self._num_parameters = self.agent.num_parameters()
 
     # ---------------------------------------------------------------- construction
@@ -565,7 +580,8 @@ class Trainer:
             components.close()
             raise
         trainer = cls(cfg, run, components, dist)
-        trainer.obs = first_observation(trainer.envs, cfg, trainer.dist)
+        obs = first_observation(trainer.envs, cfg, trainer.dist)
+        trainer.obs = torch.as_tensor(obs, device=trainer.device)
         trainer.agent.reset_state(None)
         n = cfg.env.num_envs
         trainer.state.episode_returns = [0.0] * n
@@ -668,12 +684,22 @@ class Trainer:
             raise CheckpointError(
                 f"{source}: key 'obs' has shape {tuple(obs.shape)}, expected {expected}"
             )
-        self.obs = obs.numpy().astype(np.float32)
+        self.obs = obs.to(device=self.device, dtype=torch.float32)
         try:
             self.state = _LoopState.from_dict(ckpt["trainer"])
             self.stats.load_state_dict(ckpt["trainer"]["stats"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{source}: key 'trainer' is malformed: {exc!r}") from exc
+        n = self.tensor_env.num_envs
+        if len(self.state.episode_returns) != n or len(self.state.episode_lengths) != n:
+            raise CheckpointError(
+                f"{source}: keys 'trainer.episode_returns'/'episode_lengths' have "
+                f"{len(self.state.episode_returns)}/{len(self.state.episode_lengths)} entries, "
+                f"expected env.num_envs = {n}"
+            )
+        self.device_stats = DeviceStats(
+            n, self.device, self.state.episode_returns, self.state.episode_lengths
+        )
         if self.state.step != ckpt["step"]:
             raise CheckpointError(
                 f"{source}: key 'trainer.step' = {self.state.step} disagrees with "
@@ -685,43 +711,48 @@ class Trainer:
 
     # ---------------------------------------------------------------- env plumbing
 
-    def _env_action(self, action: FloatArray) -> FloatArray:
-        """Map agent actions in [-1, 1] affinely onto the env's Box bounds."""
+    def _env_action_tensor(self, action: torch.Tensor) -> torch.Tensor:
+        """Map agent actions in [-1, 1] affinely onto the env's Box bounds (tensors)."""
         if not self._rescale:
             return action
-        scaled = self._act_low + (action + 1.0) * 0.5 * (self._act_high - self._act_low)
-        return np.clip(scaled, self._act_low, self._act_high).astype(np.float32)
+        low, high = self._act_low_t, self._act_high_t
+        scaled = low + (action + 1.0) * 0.5 * (high - low)
+        return torch.minimum(torch.maximum(scaled, low), high)
 
-    @staticmethod
-    def _final_observations(
-        next_obs: FloatArray, done: npt.NDArray[np.bool_], info: Mapping[str, Any]
-    ) -> FloatArray:
-        """``next_obs`` with the final observation of each finished episode put back."""
-        if not done.any() or "final_obs" not in info:
-            return next_obs
-        mask = np.asarray(info.get("_final_obs", done), dtype=bool)
-        result: FloatArray = next_obs.copy()
-        for i in np.flatnonzero(mask):
-            result[i] = np.asarray(info["final_obs"][i], dtype=np.float32)
+    def _env_action(self, action: FloatArray) -> FloatArray:
+        """:meth:`_env_action_tensor` for NumPy actions (the evaluation env's edge)."""
+        action_t = torch.as_tensor(np.asarray(action, dtype=np.float32), device=self.device)
+        result: FloatArray = self._env_action_tensor(action_t).cpu().numpy()
         return result
 
     def _record_info(self, info: Mapping[str, Any]) -> None:
-        """Accumulate the Möbius env's reward terms, parameters, vortex stats, terminations."""
+        """Accumulate the Möbius env's reward terms, parameters, vortex stats, terminations
+        (on the device; see :class:`~hhml.ml.training.device_stats.DeviceStats`)."""
         for key, prefix in (("reward_terms", "reward/"), ("vortex", "vortex/")):
             group = info.get(key)
             if isinstance(group, Mapping):
-                for name, values in group.items():
-                    self.stats.add(prefix + str(name), values)
+                self.device_stats.add_mapping(prefix, group)
         params = info.get("params")
         if isinstance(params, Mapping):
-            for name, values in params.items():
-                self.stats.set_last(f"params/{name}", values)
+            self.device_stats.set_last_mapping("params/", params)
         codes = info.get("termination")
         if codes is not None:
             # integer codes of one fixed table: the metric keys stay a bounded set
-            for code in np.asarray(codes).reshape(-1):
-                if code != RUNNING:
-                    self.stats.add_count(f"termination/{TERMINATION_REASONS[int(code)]}", 1)
+            self.device_stats.add_terminations(codes)
+
+    def _flush_device_stats(self) -> None:
+        """Bring the device accumulators to the host (one copy): interval statistics,
+        episode counters; a non-finite action or loss fails the run here."""
+        totals = self.device_stats.flush(self.stats)
+        self.state.episodes += totals.finished
+        self.state.episode_returns = totals.returns
+        self.state.episode_lengths = totals.lengths
+        if totals.non_finite:
+            raise NumericalInstabilityError(
+                f"non-finite values in {', '.join(totals.non_finite)} during the steps before "
+                f"step {self.state.step} (diverged agent weights or learning rates too high? "
+                "lower agent.actor_learning_rate / agent.critic_learning_rate)"
+            )
 
     # ---------------------------------------------------------------- evaluation
 
@@ -808,13 +839,14 @@ class Trainer:
     def _rank_state(self) -> dict[str, Any]:
         """What differs between ranks: agent (replay, random streams), envs, loop, RNGs."""
         assert self.obs is not None
+        self._flush_device_stats()
         trainer = self.state.to_dict()
         trainer["wall_time_s"] = self._wall_time()
         trainer["stats"] = self.stats.state_dict()
         return {
             "agent": self.agent.state_dict(include_replay=self.cfg.training.save_replay),
             "env": env_state(self.envs),
-            "obs": torch.from_numpy(np.array(self.obs, dtype=np.float32)),
+            "obs": self.obs.to("cpu", torch.float32, copy=True),
             "trainer": trainer,
             "rng": capture_rng_state(),
         }
@@ -834,7 +866,17 @@ class Trainer:
             save_checkpoint(self.run.model_last, self._checkpoint_payload("last"))
         self._last_checkpoint_step = self.state.step
 
-    def _summary(self, status: str) -> dict[str, Any]:
+    def _record_failure(self, exc: Exception) -> None:
+        """``metrics.json`` with status ``failed`` and the reason (rank 0; best effort:
+        a failure to write it must not hide the original error)."""
+        if not self.dist.is_main:
+            return
+        try:
+            self._write_summary("failed", reason=f"{type(exc).__name__}: {exc}")
+        except Exception as write_error:  # the original error is what the user must see
+            _log.warning("could not record the failure in metrics.json: %s", write_error)
+
+    def _summary(self, status: str, reason: str | None = None) -> dict[str, Any]:
         state = self.state
         wall = self._wall_time()
         first = state.evals[0] if state.evals else None
@@ -843,6 +885,7 @@ class Trainer:
         return {
             "run_id": self.run.run_id,
             "status": status,
+            **({"reason": reason} if reason is not None else {}),
             "step": state.step,
             "total_steps": self.cfg.training.total_steps,
             "episodes": state.episodes,
@@ -865,11 +908,12 @@ class Trainer:
             **environment_info(self.device),
         }
 
-    def _write_summary(self, status: str) -> dict[str, Any]:
-        """Write ``metrics.json`` (rank 0) and return the summary."""
+    def _write_summary(self, status: str, reason: str | None = None) -> dict[str, Any]:
+        """Write ``metrics.json`` (rank 0) and return the summary; ``reason`` explains a
+        ``failed`` status."""
         import json
 
-        summary = self._summary(status)
+        summary = self._summary(status, reason)
         if self.dist.is_main:
             atomic_write_text(self.run.metrics_json, json.dumps(summary, indent=2) + "\n")
         return summary
@@ -890,37 +934,37 @@ class Trainer:
         writers.append(bar)
         return writers, bar
 
-    def _step(self) -> dict[str, float]:
-        """One vector step: act, step the envs, store the transitions, update."""
+    def _step(self, snapshot: bool = False) -> None:
+        """One vector step: act, step the envs, store the transitions, update; all on the
+        device, without waiting for it. ``snapshot``: write a field snapshot of this
+        step, taken before the autoreset (an episode ending here keeps its final field)."""
         assert self.obs is not None
         obs = self.obs
-        action = np.asarray(self.agent.act(obs, explore=True), dtype=np.float32)
-        next_obs, reward, terminated, truncated, info = self.envs.step(self._env_action(action))
-        next_obs = np.asarray(next_obs, dtype=np.float32)
-        reward = np.asarray(reward, dtype=np.float32)
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
-        done = terminated | truncated
-        final_obs = self._final_observations(next_obs, done, info)
-        self.agent.observe(obs, action, reward, final_obs, terminated, truncated)
-        losses = self.agent.update()
+        stats = self.device_stats
+        action = self.agent.act_tensor(obs, explore=True)
+        stats.check_finite("action", action)
+        step = self.tensor_env.step(self._env_action_tensor(action), snapshot=snapshot)
+        done = step.terminated | step.truncated
+        self.agent.observe(
+            obs, action, step.reward, step.final_obs, step.terminated, step.truncated
+        )
+        losses = self.agent.update_tensors()
         self.agent.reset_state(done)
-        self.obs = next_obs
-        self.state.step += len(reward) * self.dist.world_size
-        self.stats.add("reward/total", reward)
+        self.obs = step.obs
+        self.state.step += int(step.reward.shape[0]) * self.dist.world_size
+        stats.add("reward/total", step.reward)
+        tensors = {k: v for k, v in losses.items() if isinstance(v, torch.Tensor)}
         for name, value in losses.items():
-            self.stats.add(f"agent/{name}", value)
-        self._record_info(info)
-        for i in range(len(reward)):
-            self.state.episode_returns[i] += float(reward[i])
-            self.state.episode_lengths[i] += 1
-            if done[i]:
-                self.stats.add("episode/return_mean", self.state.episode_returns[i])
-                self.stats.add("episode/length_mean", self.state.episode_lengths[i])
-                self.state.episodes += 1
-                self.state.episode_returns[i] = 0.0
-                self.state.episode_lengths[i] = 0
-        return losses
+            if not isinstance(value, torch.Tensor):
+                self.stats.add(f"agent/{name}", value)
+        if tensors:
+            stacked = torch.stack([v.detach().reshape(-1).mean() for v in tensors.values()])
+            stats.add_group(tuple(f"agent/{name}" for name in tensors), stacked)
+            stats.check_finite("agent losses", stacked)
+        self._record_info(step.info)
+        stats.end_step(step.reward, done)
+        if "snapshot" in step.info:
+            self._write_snapshot(step.info["snapshot"])
 
     def _do_eval(self, writers: Sequence[MetricsWriter]) -> EvalResult:
         result, extras = self._evaluate_agent()
@@ -935,6 +979,7 @@ class Trainer:
     def _log(self, writers: Sequence[MetricsWriter], steps_per_sec: float) -> None:
         """Emit a training record; with several ranks a collective whose statistics
         pool the accumulators of all ranks (and ``episodes`` sums theirs)."""
+        self._flush_device_stats()
         if self.dist.enabled:
             pooled = gather_objects((self.stats.state_dict(), self.state.episodes), self.dist)
             self.stats.clear()
@@ -951,12 +996,10 @@ class Trainer:
         self.state.last_train = {k: v for k, v in record.items() if not k.startswith(TIME_PREFIX)}
         self._emit(writers, record)
 
-    def _snapshot(self) -> None:
-        snapshot = getattr(self.envs, "snapshot", None)
-        if not callable(snapshot):
-            return
+    def _write_snapshot(self, snapshot: Mapping[str, Any]) -> None:
+        """``snapshots/step_<step>.pt``: the fields of this step before the autoreset."""
         path = self.run.snapshots / f"step_{self.state.step:010d}.pt"
-        atomic_torch_save({"step": self.state.step, **snapshot()}, path)
+        atomic_torch_save({"step": self.state.step, **snapshot}, path)
 
     def train(self) -> TrainResult:
         """Train until ``training.total_steps`` (or a Ctrl-C / SIGTERM), then summarise.
@@ -984,9 +1027,11 @@ class Trainer:
                     baseline, extras = self._evaluate_baseline()
                     self.state.baseline = baseline
                     self._emit(writers, self._eval_record(baseline, extras, "baseline"))
+                per_step = self.tensor_env.num_envs * self.dist.world_size
                 while self.state.step < cfg.total_steps and not stopping:
                     before = self.state.step
-                    self._step()
+                    snap = main and _crossed(before, before + per_step, cfg.snapshot_every)
+                    self._step(snapshot=snap)
                     after = self.state.step
                     bar.advance(after - before)
                     if _crossed(before, after, cfg.log_every):
@@ -995,8 +1040,6 @@ class Trainer:
                         log_time, log_step = now, after
                     if main and _crossed(before, after, cfg.eval_every):
                         self._do_eval(writers)
-                    if main and _crossed(before, after, cfg.snapshot_every):
-                        self._snapshot()
                     if _crossed(before, after, cfg.checkpoint_every):
                         self._write_checkpoint()
                         self._write_summary("running")
@@ -1012,6 +1055,9 @@ class Trainer:
                 if self._last_checkpoint_step != self.state.step:
                     self._write_checkpoint()
                 summary = self._write_summary(status)
+        except Exception as exc:
+            self._record_failure(exc)
+            raise
         finally:
             for writer in writers:
                 writer.close()
