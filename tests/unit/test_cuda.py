@@ -19,6 +19,7 @@ the requirement, not 10 × a measured error.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -162,3 +163,40 @@ def test_env_step_makes_no_device_synchronisation_on_cuda() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.cuda.synchronize()
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "sac", "recurrent_td3"])
+def test_training_step_makes_no_device_synchronisation_on_cuda(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """Act, env step with autoreset, store, update and bookkeeping of the trainer on
+    CUDA under CUDA's own guard; the statistics reach the host only at the flush."""
+    from hhml.config import load_config
+    from hhml.ml.training.trainer import Trainer
+
+    quickstart = Path(__file__).resolve().parents[2] / "configs/experiment/quickstart.yaml"
+    overrides = [
+        f"agent={algorithm}",
+        "env.num_envs=64",
+        "env.horizon=3",
+        "agent.learning_starts=64",
+        "agent.batch_size=32",
+        "training.device=cuda",
+        "training.progress_bar=false",
+        "training.tensorboard=false",
+    ]
+    trainer = Trainer.create(load_config(quickstart, overrides), run_dir=tmp_path / "r")
+    try:
+        for _ in range(3):
+            trainer._step()
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for _ in range(4):
+                trainer._step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        trainer._flush_device_stats()
+        assert trainer.state.episodes == 128  # 64 envs, episodes ending at steps 3 and 6
+    finally:
+        trainer.close()
