@@ -114,7 +114,9 @@ class DeviceStats:
 
     def add_terminations(self, codes: Tensor) -> None:
         """Count the termination codes ``[N]`` (int64, 0 = running) by reason."""
-        self._terminations += torch.bincount(codes.reshape(-1), minlength=len(TERMINATION_REASONS))
+        # scatter_add, not bincount: CUDA's bincount reads the maximum back to the host
+        flat = codes.reshape(-1).to(torch.int64)
+        self._terminations.scatter_add_(0, flat, torch.ones_like(flat))
 
     def check_finite(self, name: str, values: Tensor) -> None:
         """Remember whether every entry of ``values`` was finite (reported at the flush)."""
