@@ -1,7 +1,7 @@
 """Evaluating a policy on seeded episodes of the evaluation env.
 
 Public names: ``EvalResult``, ``Policy``, ``AgentPolicy``, ``RandomPolicy``,
-``run_episodes``.
+``run_episodes``, ``mean_interval``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ import numpy.typing as npt
 from hhml.ml.rl.base import Agent
 from hhml.ml.training.metrics import IntervalStats
 
-__all__ = ["AgentPolicy", "EvalResult", "Policy", "RandomPolicy", "run_episodes"]
+__all__ = [
+    "AgentPolicy",
+    "EvalResult",
+    "Policy",
+    "RandomPolicy",
+    "mean_interval",
+    "run_episodes",
+]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -36,6 +43,8 @@ class EvalResult:
         Mean episode length (env steps).
     returns : list of float
         Return of each episode (episode ``i`` used seed ``eval_seed + i``).
+    interval : tuple of float or None
+        95 % confidence interval of the mean return (:func:`mean_interval`).
     """
 
     step: int
@@ -44,12 +53,19 @@ class EvalResult:
     length_mean: float
     returns: list[float]
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return mean_interval(self.returns)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form (for checkpoints and ``metrics.json``)."""
+        """Plain-Python form (for checkpoints and ``metrics.json``; ``return_ci95`` is
+        derived from ``returns`` and ignored when reading back)."""
+        ci = self.interval
         return {
             "step": self.step,
             "return_mean": self.return_mean,
             "return_std": self.return_std,
+            "return_ci95": list(ci) if ci is not None else None,
             "length_mean": self.length_mean,
             "returns": list(self.returns),
         }
@@ -64,6 +80,23 @@ class EvalResult:
             length_mean=float(data["length_mean"]),
             returns=[float(r) for r in data["returns"]],
         )
+
+
+def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Student-t confidence interval ``mean ± t_{(1+level)/2, n−1} · s / √n`` of the mean
+    of ``n`` independent episode returns (``s``: sample standard deviation, ddof = 1).
+
+    Returns None for fewer than two values (no interval can be estimated).
+    """
+    from scipy import stats
+
+    data = np.asarray(values, dtype=np.float64)
+    n = int(data.size)
+    if n < 2:
+        return None
+    mean = float(data.mean())
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * float(data.std(ddof=1)) / np.sqrt(n)
+    return mean - half, mean + half
 
 
 class Policy(Protocol):
