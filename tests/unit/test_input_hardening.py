@@ -6,21 +6,30 @@
 * ``hhml-validate --only ""`` / ``--only ",,,"``: a usage error, not the whole suite.
 * Atomic writes through a symbolic link rewrite the link's target; a FIFO, device or
   directory at the target is refused, not replaced.
+* Configs: zero learning rates for both actor and critic, and an empty section, are
+  refused by name.
+* Run directories: ``--resume`` names a ``model_last.pt`` that went missing after
+  checkpoints, and restarts a run killed before its first checkpoint from step 0.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import warnings
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+import torch
+from click.testing import CliRunner, Result
 
 from hhml.analysis.loading import load_run
+from hhml.cli.train import main as train_main
 from hhml.cli.validate import main as validate_main
+from hhml.config.loader import dump_config, load_config
 from hhml.errors import CheckpointError, ConfigError
+from hhml.ml.training.checkpoint import load_checkpoint
 from hhml.ml.training.metrics import read_metrics, truncate_metrics
 from hhml.utils.atomic_io import (
     append_jsonl,
@@ -234,3 +243,183 @@ def test_validate_json_to_a_fifo_is_a_usage_error_before_running(tmp_path: Path)
     assert result.exit_code == 2, result.output
     assert "is a FIFO (named pipe), not a regular file" in result.output
     assert "PASS" not in result.output and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+# ----------------------------------------------------------------------------- configs
+
+#: A Pendulum run of a few seconds; checkpoints at steps 100 and 200 (one env).
+TRAIN_SMALL = [
+    "env.id=Pendulum-v1",
+    "agent.hidden_size=16",
+    "agent.learning_starts=50",
+    "agent.batch_size=16",
+    "agent.buffer_size=1000",
+    "training.total_steps=200",
+    "training.eval_every=100",
+    "training.eval_episodes=1",
+    "training.log_every=100",
+    "training.checkpoint_every=100",
+    "training.progress_bar=false",
+    "training.tensorboard=false",
+    "training.torch_threads=1",
+    "training.device=cpu",
+]
+
+
+def train_error(result: Result) -> str:
+    """The one line of a usage error of hhml-train (exit code 2, no traceback)."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hhml-train: error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_zero_learning_rates_for_actor_and_critic_are_refused(tmp_path: Path) -> None:
+    zero = ["agent.actor_learning_rate=0", "agent.critic_learning_rate=0.0"]
+    run_dir = tmp_path / "run"
+    line = train_error(
+        CliRunner().invoke(train_main, [*TRAIN_SMALL, *zero, "--run-dir", str(run_dir)])
+    )
+    assert "agent.actor_learning_rate = 0 and agent.critic_learning_rate = 0" in line
+    assert "set at least one in (0, 1]" in line
+    assert not run_dir.exists()
+    # one frozen network is a legitimate experiment
+    assert load_config(None, [zero[0]]).agent.critic_learning_rate == 1e-3
+    assert load_config(None, [zero[1]]).agent.actor_learning_rate == 1e-3
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("lattice:\n", 1),
+        ("lattice:\n  # nu: 64\n", 1),
+        ("lattice: {}\n", 1),
+        ("simulation:\n  dt: 0.05\nlattice:\n", 3),
+    ],
+)
+def test_an_empty_section_is_refused(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert f"section 'lattice' in {path}, line {line} is empty" in message
+    assert "valid: nu, nv, length," in message and "remove it to keep the defaults" in message
+    result = CliRunner().invoke(train_main, ["--config", str(path), "--run-dir", str(tmp_path)])
+    assert message in train_error(result)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing set\n")
+    assert load_config(empty) == load_config(None)  # an empty file still means the defaults
+
+
+# ----------------------------------------------------------------------------- run directories
+
+
+def write_run(root: Path, records: list[dict[str, object]], extra: tuple[str, ...] = ()) -> Path:
+    """A run directory as a killed hhml-train leaves it (no model_last.pt)."""
+    root.mkdir()
+    (root / "config.yaml").write_text(dump_config(load_config(None, [*TRAIN_SMALL, *extra])))
+    (root / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return root
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("evidence", ["metrics.jsonl", "metrics.json"])
+def test_resume_names_a_model_last_that_went_missing_after_checkpoints(
+    tmp_path: Path, evidence: str
+) -> None:
+    records: list[dict[str, object]] = [{"kind": "baseline", "step": 0}]
+    if evidence == "metrics.jsonl":  # step 150 > the first checkpoint (step 100)
+        records += [{"kind": "train", "step": 100}, {"kind": "train", "step": 150}]
+    run = write_run(tmp_path / "run", records)
+    if evidence == "metrics.json":
+        (run / "metrics.json").write_text('{"status": "completed", "step": 200}')
+    before = listing(run)
+    line = train_error(CliRunner().invoke(train_main, ["--resume", str(run)]))
+    assert f"{run / 'model_last.pt'} is missing although checkpoints were written" in line
+    assert f"{run / evidence} " in line and "put the file back" in line
+    assert "before its first checkpoint" not in line
+    assert listing(run) == before
+
+
+def test_resume_restarts_a_run_killed_before_its_first_checkpoint(tmp_path: Path) -> None:
+    # killed right after logging step 100, before that step's checkpoint was written
+    run = write_run(
+        tmp_path / "run", [{"kind": "baseline", "step": 0}, {"kind": "train", "step": 100}]
+    )
+    config = (run / "config.yaml").read_bytes()
+    (run / "metrics.json").write_text('{"status": "failed", "step": 100}')
+    (run / "model_best.pt").write_bytes(b"stale")
+    (run / "snapshots").mkdir()
+    (run / "snapshots" / "step_0000000100.pt").write_bytes(b"stale")
+    (run / "tensorboard").mkdir()
+    (run / "tensorboard" / "events.out.tfevents.1").write_bytes(b"stale")
+    (run / ".model_last.pt.x1y2.tmp").write_bytes(b"torn")
+
+    result = CliRunner().invoke(train_main, ["--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    (notice,) = [line for line in result.stderr.splitlines() if "restarting" in line]
+    assert notice == (
+        f"hhml-train: {run} stopped before its first checkpoint (no model_last.pt): "
+        "restarting it from step 0 with its config.yaml; removed .model_last.pt.x1y2.tmp, "
+        "metrics.json, metrics.jsonl, model_best.pt, snapshots/, tensorboard/"
+    )
+    assert (run / "config.yaml").read_bytes() == config
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
+    train_steps = [r["step"] for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "train"]
+    assert train_steps == [100, 200]  # one fresh history, nothing of the failed start
+    assert not (run / "tensorboard").exists() and not list((run / "snapshots").iterdir())
+
+    # the same run started afresh elsewhere ends with the same weights
+    fresh = tmp_path / "fresh"
+    result = CliRunner().invoke(train_main, [*TRAIN_SMALL, "--run-dir", str(fresh)])
+    assert result.exit_code == 0, result.output
+    restarted = load_checkpoint(run / "model_last.pt")["agent"]["networks"]
+    reference = load_checkpoint(fresh / "model_last.pt")["agent"]["networks"]
+    for name, tensors in reference.items():
+        for key, tensor in tensors.items():
+            assert torch.equal(restarted[name][key], tensor), f"{name}.{key}"
+
+
+def test_restart_refuses_foreign_files_and_trajectory_changes(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [{"kind": "baseline", "step": 0}])
+    (run / "notes.txt").write_text("mine")
+    before = listing(run)
+    line = train_error(CliRunner().invoke(train_main, ["--resume", str(run)]))
+    assert "holds files a training run does not write (notes.txt); move them away" in line
+    assert listing(run) == before
+    (run / "notes.txt").unlink()
+    before = listing(run)
+    line = train_error(
+        CliRunner().invoke(train_main, ["--resume", str(run), "agent.batch_size=32"])
+    )
+    assert "cannot change 'agent.batch_size'" in line and "resumable keys" in line
+    assert listing(run) == before
+
+
+def test_a_new_run_in_an_unstarted_run_directory_points_to_resume(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [{"kind": "baseline", "step": 0}])
+    result = CliRunner().invoke(train_main, [*TRAIN_SMALL, "--run-dir", str(run)])
+    line = train_error(result)
+    assert "already exists and is not empty" in line
+    assert f"it stopped before its first checkpoint: restart it with --resume {run}" in line
+
+
+def test_an_env_id_that_names_a_module_is_refused_before_any_import() -> None:
+    with pytest.raises(ConfigError, match="no ':'"):
+        load_config(None, ["env.id=no_such_module_hhml:Foo-v0"])
+
+
+def test_analysis_reads_a_run_config_with_the_yaml_limits(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("lattice:\n  nu: " + "9" * 5000 + "\n")
+    with pytest.raises(CheckpointError, match="config.yaml is not a readable config"):
+        load_run(run)
+    (run / "config.yaml").write_text("a: &a [*a]\n")  # a recursive alias
+    with pytest.raises(CheckpointError, match="not a readable config"):
+        load_run(run)

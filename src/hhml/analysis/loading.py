@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-import yaml
 
 from hhml.config.controls import CONTROLS, LATTICE_CONTROLS
 from hhml.config.schema import LatticeConfig
+from hhml.config.yaml_io import load_yaml_text
 from hhml.errors import CheckpointError, ConfigError
 from hhml.utils.atomic_io import read_metrics_records
 
@@ -164,9 +164,9 @@ def load_run(path: str | Path) -> RunData:
             f"{run} has no config.yaml: not an hhml run directory (it is written first)"
         )
     try:
-        config = yaml.safe_load(cfg_file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"{cfg_file} is not valid YAML: {exc}") from None
+        config, _ = load_yaml_text(cfg_file.read_text(encoding="utf-8"), str(cfg_file))
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cfg_file} is not a readable config: {exc}") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{cfg_file} must hold a mapping of config sections")
     summary = None

@@ -2,9 +2,10 @@
 
 Exit codes: 0 training finished; 1 training stopped by an error after it had
 started (the last checkpoint stays resumable); 2 the run could not start
-(invalid config or override, unknown device, unwritable or non-empty run
-directory, unusable checkpoint) — nothing is written then; 130 interrupted by
-Ctrl-C / SIGTERM after writing a final checkpoint.
+(invalid config or override, a config whose estimated memory exceeds what the
+device has free, unknown device, unwritable or non-empty run directory, unusable
+checkpoint) — nothing is written then; 130 interrupted by Ctrl-C / SIGTERM after
+writing a final checkpoint.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import click
 import torch
 
 from hhml import __version__
-from hhml.config.loader import load_config
-from hhml.errors import HHmLError
+from hhml.config.loader import config_to_dict, load_config, save_config
+from hhml.config.memory import check_memory
+from hhml.config.schema import HHmLConfig
+from hhml.errors import ConfigError, HHmLError
 from hhml.ml.training import RESUMABLE_KEYS, Trainer, TrainResult
 from hhml.ml.training.distributed import (
     SINGLE_PROCESS,
@@ -29,7 +32,12 @@ from hhml.ml.training.distributed import (
     rank_device,
     shutdown_distributed,
 )
-from hhml.ml.training.run_dir import open_run_dir
+from hhml.ml.training.run_dir import (
+    RunDirectory,
+    clear_unstarted_run,
+    open_run_dir,
+    unstarted_run,
+)
 
 if TYPE_CHECKING:
     from hhml.monitoring.server import DashboardServer
@@ -45,10 +53,12 @@ agent.algorithm=sac, env.id=Pendulum-v1) or 'group=name' (e.g. agent=sac,
 selecting configs/agent/sac.yaml); they apply after the config file, in order.
 Without --config the schema defaults are used (groups from ./configs).
 
-Everything is validated first — config, device, environment and agent are
-built — and only then is the run directory created, with config.yaml as its
-first file. The directory then receives metrics.jsonl, metrics.json,
-model_last.pt (exact resume), model_best.pt, tensorboard/ and snapshots/.
+Everything is validated first — config, device, a memory pre-flight (the
+estimated peak memory of the run, docs/memory.md, against what the device has
+free), environment and agent are built — and only then is the run directory
+created, with config.yaml as its first file. The directory then receives
+metrics.jsonl, metrics.json, model_last.pt (exact resume), model_best.pt,
+tensorboard/ and snapshots/.
 
 Before training, a uniformly random policy is evaluated on the evaluation
 seeds (baseline_return); the final table compares the first, best and final
@@ -82,7 +92,10 @@ sweep is run again; with --nproc N the trials are spread over N processes.
 
 Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits
 with code 130; resume with --resume RUN_DIR. On resume only
-{", ".join(RESUMABLE_KEYS)} may be overridden.
+{", ".join(RESUMABLE_KEYS)} may be overridden. A run killed before its first
+checkpoint (no model_last.pt) is restarted from step 0 by --resume, after saying
+so: its config.yaml stays, the files of its first steps (metrics.jsonl,
+metrics.json, model_best.pt, tensorboard/, snapshots/) are removed.
 
 \b
 Examples:
@@ -269,6 +282,7 @@ def main(
             dashboard_socket = bind_socket(dashboard_host, dashboard_port)
         except HHmLError as exc:
             _fail(f"--dashboard: {exc}")
+    restarted = False
     try:
         if resume_dir is not None:
             if config_path is not None or run_dir is not None:
@@ -276,13 +290,30 @@ def main(
                     "--resume continues a run with its own config.yaml and directory; "
                     "do not combine it with --config or --run-dir"
                 )
-            if ctx.enabled:
-                _join(ctx, load_config(open_run_dir(resume_dir).config, extra).training.device)
-            trainer = Trainer.resume(resume_dir, extra, dist=ctx)
+            unstarted = unstarted_run(resume_dir)
+            if unstarted is not None:
+                if ctx.enabled:
+                    _fail(
+                        f"{resume_dir} stopped before its first checkpoint; restart it with "
+                        f"hhml-train --resume {resume_dir} --nproc {ctx.world_size} "
+                        "(not under torchrun)"
+                    )
+                cfg = _restart(unstarted, extra, 1)
+                restarted = True
+                trainer = Trainer.create(cfg, run_dir=unstarted.root, dist=ctx)
+            else:
+                cfg = load_config(open_run_dir(resume_dir).config, extra)
+                if ctx.enabled:
+                    _join(ctx, cfg.training.device)
+                else:
+                    _preflight(cfg, 1)
+                trainer = Trainer.resume(resume_dir, extra, dist=ctx)
         else:
             if config_path is not None and not config_path.is_file():
                 _fail(f"--config {config_path}: no such file")
             cfg = load_config(config_path, extra)
+            if not ctx.enabled:  # the ranks of --nproc were checked by the launcher
+                _preflight(cfg, 1)
             _join(ctx, cfg.training.device)
             trainer = Trainer.create(cfg, run_dir=run_dir, dist=ctx)
     except HHmLError as exc:
@@ -290,7 +321,9 @@ def main(
             dashboard_socket.close()
         shutdown_distributed()
         _fail(str(exc))
-    action = "resuming" if resume_dir is not None else "run directory"
+    action = "run directory"
+    if resume_dir is not None:
+        action = "restarted run directory" if restarted else "resuming"
     if ctx.is_main:
         click.echo(f"{action}: {trainer.run.root} (step {trainer.state.step})")
     server = None
@@ -326,6 +359,61 @@ def main(
         sys.exit(EXIT_INTERRUPTED)
 
 
+def _preflight(cfg: HHmLConfig, processes: int) -> None:
+    """Memory pre-flight of a run on its resolved device (``processes`` sharing a CPU).
+
+    Raises
+    ------
+    ConfigError
+        The estimated peak memory exceeds the free memory (see :func:`check_memory`).
+    DeviceError
+        ``training.device`` is unavailable.
+    """
+    device = rank_device(cfg.training.device, SINGLE_PROCESS)
+    check_memory(cfg, device, processes=processes if device.type == "cpu" else 1)
+
+
+def _restart(run: RunDirectory, extra: list[str], processes: int) -> HHmLConfig:
+    """Prepare a run killed before its first checkpoint for a restart from step 0.
+
+    Loads its ``config.yaml`` with the resume overrides (only resumable keys may
+    change), runs the memory pre-flight, says on stderr what happens, removes the
+    files of the failed start and stores the overrides in ``config.yaml``.
+
+    Raises
+    ------
+    ConfigError
+        An override of a non-resumable key, or a failed memory pre-flight.
+    CheckpointError
+        The directory holds foreign files, or a file cannot be removed.
+    """
+    stored = load_config(run.config)
+    cfg = load_config(run.config, extra)
+    before, after = config_to_dict(stored), config_to_dict(cfg)
+    changed = [
+        f"{section}.{key}"
+        for section, values in before.items()
+        for key, value in values.items()
+        if after[section][key] != value and f"{section}.{key}" not in RESUMABLE_KEYS
+    ]
+    if changed:
+        raise ConfigError(
+            f"cannot change {', '.join(repr(k) for k in changed)} when resuming {run.root}; "
+            f"resumable keys: {', '.join(RESUMABLE_KEYS)}"
+        )
+    _preflight(cfg, processes)
+    removed = clear_unstarted_run(run)
+    if cfg != stored:
+        save_config(cfg, run.config)
+    detail = f"; removed {', '.join(removed)}" if removed else ""
+    click.echo(
+        f"{_PROG}: {run.root} stopped before its first checkpoint (no model_last.pt): "
+        f"restarting it from step 0 with its config.yaml{detail}",
+        err=True,
+    )
+    return cfg
+
+
 def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
     """Validate every trial of a sweep, then run it (in ``nproc`` processes if > 1)."""
     from hhml.ml.training.launch import launch_local
@@ -334,6 +422,12 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
     try:
         spec = load_sweep(path, extra)
         devices = {rank_device(t.cfg.training.device, ctx) for t in spec.trials}
+        if not ctx.enabled:  # trials run one after another in each of nproc processes
+            for trial in spec.trials:
+                try:
+                    _preflight(trial.cfg, nproc)
+                except ConfigError as exc:
+                    raise ConfigError(f"sweep trial {trial.name}: {exc}") from None
     except HHmLError as exc:
         _fail(str(exc))
     if not ctx.enabled and nproc > 1:
@@ -416,14 +510,24 @@ def _launch_ranks(
         if resume_dir is not None:
             if config_path is not None or run_dir is not None:
                 _fail("--resume cannot be combined with --config or --run-dir")
-            run = open_run_dir(resume_dir)
-            _check_gpus(load_config(run.config, extra).training.device, nproc)
-            args += ["--resume", str(resume_dir)]
+            unstarted = unstarted_run(resume_dir)
+            if unstarted is not None:
+                _check_gpus(load_config(unstarted.config, extra).training.device, nproc)
+                _restart(unstarted, extra, nproc)
+                # the ranks start it as a new run in the directory that holds its config
+                args += ["--config", str(unstarted.config), "--run-dir", str(unstarted.root)]
+            else:
+                run = open_run_dir(resume_dir)
+                cfg = load_config(run.config, extra)
+                _check_gpus(cfg.training.device, nproc)
+                _preflight(cfg, nproc)
+                args += ["--resume", str(resume_dir)]
         else:
             if config_path is not None and not config_path.is_file():
                 _fail(f"--config {config_path}: no such file")
             cfg = load_config(config_path, extra)
             _check_gpus(cfg.training.device, nproc)
+            _preflight(cfg, nproc)
             # The run directory is chosen here, so every rank is told the same one.
             planned = plan_run_dir(cfg, run_dir)
             if config_path is not None:

@@ -129,10 +129,16 @@ class AgentConfig(Section):
         Raises
         ------
         ConfigError
-            An invalid field, ``log_std_min >= log_std_max``, or a non-finite
-            ``target_entropy``.
+            An invalid field, ``log_std_min >= log_std_max``, a non-finite
+            ``target_entropy``, or both learning rates 0 (one 0 freezes that network).
         """
         super().validate()
+        if self.actor_learning_rate == 0 and self.critic_learning_rate == 0:
+            raise ConfigError(
+                "agent.actor_learning_rate = 0 and agent.critic_learning_rate = 0: the "
+                "agent would never learn; set at least one in (0, 1] (e.g. 1e-3); a "
+                "single 0 freezes that network"
+            )
         if self.log_std_min >= self.log_std_max:
             raise ConfigError(
                 f"agent.log_std_min = {self.log_std_min!r} must be smaller than "

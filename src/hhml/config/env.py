@@ -30,8 +30,9 @@ class EnvConfig(Section):
 
     id: str = spec(
         "hhml/MobiusVortex-v0",
-        pattern=r"\S+",
-        pattern_help="a gymnasium environment id such as 'hhml/MobiusVortex-v0' or 'Pendulum-v1'",
+        pattern=r"[^\s:]+",
+        pattern_help="a gymnasium environment id such as 'hhml/MobiusVortex-v0' or 'Pendulum-v1' "
+        "(no ':': a 'module:Env' id would make gymnasium import a module named by the config)",
         doc="gymnasium id of the environment to train on",
     )
     num_envs: int = spec(1, low=1, high=4096, integer=True, doc="environments batched together")

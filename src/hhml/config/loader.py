@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +156,16 @@ def _available_groups(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and _yaml_names(p))
 
 
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
 def _group_file(root: Path, choice: _GroupChoice) -> Path:
+    for kind, text in (("group", choice.group), ("option", choice.name)):
+        if not _NAME_PATTERN.fullmatch(text) or ".." in text:
+            raise ConfigError(
+                f"config {kind} {text[:60]!r}{'…' if len(text) > 60 else ''} ({choice.where}) "
+                "is not a name: use letters, digits, '_', '.' and '-' (at most 100, no '..')"
+            )
     group_dir = root / choice.group
     if not group_dir.is_dir():
         groups = _available_groups(root)
@@ -253,7 +263,7 @@ def _merge_section(
     line_prefix: str,
     where: str,
 ) -> None:
-    if content is None:  # e.g. "lattice:" with every key commented out
+    if content is None:  # an empty group file: nothing to merge
         return
     if not isinstance(content, Mapping):
         raise ConfigError(
@@ -290,6 +300,13 @@ def _merge_document(
         where = _location(display, lines.get(str(name)))
         if name not in sections:
             raise _unknown_section(str(name), where)
+        if content is None or (isinstance(content, Mapping) and not content):
+            # "lattice:" alone (or with every key commented out) sets nothing: a slip
+            keys = ", ".join(field_specs(sections[name]))
+            raise ConfigError(
+                f"section {name!r} in {where} is empty; give it keys (valid: {keys}) "
+                "or remove it to keep the defaults"
+            )
         _merge_section(comp, name, content, display, lines, name, where)
 
 

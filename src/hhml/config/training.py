@@ -20,6 +20,7 @@ __all__ = ["RUN_NAME_PATTERN", "TrainingConfig"]
 RUN_NAME_PATTERN = r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*)?"
 
 _DEVICE_PATTERN = r"auto|cpu|cuda(?::[0-9]+)?"  # the rule of simulation.device
+_BASELINE = r"(?:random|midpoint|constant|schedule)"
 
 
 @dataclass
@@ -63,6 +64,12 @@ class TrainingConfig(Section):
         CPU threads torch may use (0: auto, :func:`hhml.ml.training.threads.choose_threads`:
         one thread below 65 536 field nodes per step, else all cores; set 1 on a
         machine shared with other jobs). A bitwise-exact resume needs the same value.
+    baselines : str
+        Non-learning baselines scored on the evaluation seeds after training, with the
+        agent's env-step budget (:mod:`hhml.ml.baselines`): ``"all"``, ``"none"`` or a
+        comma-separated subset of ``random,midpoint,constant,schedule``.
+    baseline_segments : int
+        Segments of the ``schedule`` baseline (piecewise-constant over an episode).
     """
 
     section_name: ClassVar[str] = "training"
@@ -126,3 +133,23 @@ class TrainingConfig(Section):
         integer=True,
         doc="CPU threads of torch (0: auto — 1 below 65 536 field nodes per step, else all)",
     )
+    baselines: str = spec(
+        "all",
+        pattern=rf"all|none|{_BASELINE}(?:,{_BASELINE})*",
+        pattern_help="'all', 'none' or a comma-separated subset of "
+        "random,midpoint,constant,schedule",
+        doc="non-learning baselines scored after training with the same env-step budget",
+    )
+    baseline_segments: int = spec(
+        4, low=1, high=64, integer=True, doc="segments of the open-loop schedule baseline"
+    )
+
+    def baseline_names(self) -> list[str]:
+        """The names :attr:`baselines` selects, in report order."""
+        order = ["random", "midpoint", "constant", "schedule"]
+        if self.baselines == "all":
+            return order
+        if self.baselines == "none":
+            return []
+        chosen = set(self.baselines.split(","))
+        return [name for name in order if name in chosen]

@@ -18,8 +18,14 @@ hundred bytes that expand to billions of nodes) or a self-referencing alias into
 :class:`ConfigError` naming the file and line instead of a hang or a
 ``RecursionError``.
 
+A value its explicit tag cannot make (``!!int abc``, ``!!timestamp 2001-13-45``) and
+an integer of more than :data:`MAX_INT_DIGITS` digits are :class:`ConfigError` s with
+the line as well, and so is text that cannot be encoded (a lone surrogate from an
+undecodable command-line byte).
+
 Public names: ``ConfigLoader``, ``ConfigDumper``, ``read_yaml_file``,
-``parse_scalar``, ``dump_yaml``, ``MAX_YAML_NODES``, ``MAX_YAML_DEPTH``.
+``parse_scalar``, ``dump_yaml``, ``MAX_YAML_NODES``, ``MAX_YAML_DEPTH``,
+``MAX_INT_DIGITS``.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import yaml
 from hhml.errors import ConfigError
 
 __all__ = [
+    "MAX_INT_DIGITS",
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
     "ConfigDumper",
@@ -67,6 +74,34 @@ _FLOAT_RE = re.compile(
 )
 
 
+#: What PyYAML's scalar constructors raise for text their tag cannot convert.
+_CONVERSION_ERRORS = (ValueError, TypeError, KeyError, ArithmeticError)
+#: Most digits of an integer in a config: Python's limit on int <-> decimal text
+#: conversions (a larger int could not even be shown in a message).
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
+#: Characters of a rejected value quoted in a message.
+_MAX_ECHO_CHARS = 40
+
+
+def _echo(text: str) -> str:
+    cut = text[:_MAX_ECHO_CHARS]
+    return repr(cut) + (f"... ({len(text)} characters)" if len(text) > len(cut) else "")
+
+
+def _bad_value(node: yaml.Node, exc: BaseException) -> yaml.constructor.ConstructorError:
+    """The error for a node whose tag cannot make a value of its text (with its line)."""
+    value = node.value if isinstance(node, yaml.ScalarNode) else f"<{type(node).__name__}>"
+    reason = str(exc) if not isinstance(exc, KeyError) else "not one of its values"
+    return yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"cannot read {_echo(str(value))} as {node.tag.replace('tag:yaml.org,2002:', '!!')} "
+        f"({reason[:200]})",
+        node.start_mark,
+    )
+
+
 try:  # libyaml's parser is ~10x faster; the resolvers and constructors stay in Python
     from yaml import CSafeLoader as _SafeLoaderBase
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
@@ -74,7 +109,20 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 
 class ConfigLoader(_SafeLoaderBase):
-    """Safe YAML loader with YAML 1.2 core-schema scalars (``1e-3`` is a float)."""
+    """Safe YAML loader with YAML 1.2 core-schema scalars (``1e-3`` is a float).
+
+    A value its tag cannot make (``!!int abc``, ``!!timestamp 2001-13-45``, ``!!bool x``)
+    is a :class:`yaml.constructor.ConstructorError` with the node's line, not the
+    ``ValueError``/``KeyError`` of the Python conversion.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except _CONVERSION_ERRORS as exc:
+            raise _bad_value(node, exc) from None
 
 
 class ConfigDumper(yaml.SafeDumper):
@@ -111,11 +159,23 @@ def _construct_int(loader: ConfigLoader, node: yaml.Node) -> int:
     text = str(loader.construct_scalar(node)).replace("_", "")
     sign = -1 if text.startswith("-") else 1
     text = text.lstrip("+-")
+    too_large = yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"integer {_echo(text)} is too large: at most {MAX_INT_DIGITS} decimal digits",
+        node.start_mark,
+    )
     if text[:2] in ("0x", "0X"):
-        return sign * int(text[2:], 16)
-    if text[:2] in ("0o", "0O"):
-        return sign * int(text[2:], 8)
-    return sign * int(text, 10)
+        value = int(text[2:], 16)
+    elif text[:2] in ("0o", "0O"):
+        value = int(text[2:], 8)
+    elif len(text.lstrip("0")) > MAX_INT_DIGITS:
+        raise too_large
+    else:
+        value = int(text, 10)
+    if value >= _INT_LIMIT:
+        raise too_large
+    return sign * value
 
 
 ConfigLoader.add_constructor(_INT_TAG, _construct_int)
@@ -230,7 +290,13 @@ def load_yaml_text(text: str, display: str) -> tuple[Any, dict[str, int]]:
         or a document that expands past :data:`MAX_YAML_NODES` nodes /
         :data:`MAX_YAML_DEPTH` levels or holds a recursive alias.
     """
-    loader = ConfigLoader(text)
+    try:
+        loader = ConfigLoader(text)
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. an undecodable byte in argv
+        raise ConfigError(
+            f"{display} is not valid text: character {exc.object[exc.start]!r} at position "
+            f"{exc.start} cannot be encoded as UTF-8 (an undecodable byte?)"
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -266,15 +332,15 @@ def read_yaml_file(path: Path, display: str) -> tuple[Any, dict[str, int]]:
     ConfigError
         Missing or unreadable file, invalid UTF-8, or a YAML error with its line.
     """
-    if not path.exists():
-        raise ConfigError(f"config file not found: {display}")
-    if path.is_dir():
-        raise ConfigError(f"config path {display} is a directory, expected a YAML file")
     try:
+        if not path.exists():
+            raise ConfigError(f"config file not found: {display}")
+        if path.is_dir():
+            raise ConfigError(f"config path {display} is a directory, expected a YAML file")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {display} is not valid UTF-8 text: {exc}") from None
-    except OSError as exc:
+    except OSError as exc:  # also a name too long, or a path through a file
         raise ConfigError(f"cannot read config file {display}: {exc.strerror or exc}") from None
     return load_yaml_text(text, display)
 

@@ -6,8 +6,10 @@ more run directories, updated by server-sent events (see ``docs/monitoring.md``)
 
 Modules: :mod:`~hhml.monitoring.runs` (tail and watch run directories, bounded),
 :mod:`~hhml.monitoring.server` (the Starlette app and the uvicorn server),
-:mod:`~hhml.monitoring.snapshot_image` (snapshot → PNG). The page itself lives in
-``static/`` (HTML, CSS, JS); plotly.js is served from the installed ``plotly`` package.
+:mod:`~hhml.monitoring.snapshot_image` (snapshot → PNG),
+:mod:`~hhml.monitoring.snapshot_cache` (bounded cache of rendered images). The page
+itself lives in ``static/`` (HTML, CSS, JS); plotly.js is served from the installed
+``plotly`` package.
 
 Public names: ``MetricsTail``, ``RunWatcher``, ``resolve_run_dirs``, ``DashboardServer``,
 ``DashboardSettings``, ``DashboardError``, ``create_app``, ``render_snapshot_png``.

@@ -34,9 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from hhml.errors import CheckpointError
+from hhml.config.yaml_io import load_yaml_text
+from hhml.errors import CheckpointError, ConfigError
 
 __all__ = [
     "MAX_COUNT_DIGITS",
@@ -244,6 +243,13 @@ def _clean_value(value: Any) -> Any:
     if isinstance(value, str):
         return value[:_MAX_STRING_CHARS]
     return ...
+
+
+def _info_value(value: Any) -> Any:
+    """:func:`_clean_value`, with ``None`` for a value that is not a scalar (a list in a
+    foreign config, say), so that the run's info stays JSON."""
+    scalar = _clean_value(value)
+    return None if scalar is ... else scalar
 
 
 def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -536,9 +542,13 @@ class RunWatcher:
             return
         self._config_mtime = mtime
         self._config_text, self._config_truncated = _read_bounded(path, _MAX_CONFIG_BYTES)
-        try:
-            parsed = yaml.safe_load(self._config_text) if not self._config_truncated else None
-        except yaml.YAMLError:
+        try:  # the config loader's reader: size/alias limits, YAML 1.2 numbers
+            parsed = (
+                load_yaml_text(self._config_text, str(path))[0]
+                if not self._config_truncated
+                else None
+            )
+        except ConfigError:
             parsed = None
         self._config = parsed if isinstance(parsed, dict) else {}
         self.config_version += 1
@@ -604,11 +614,11 @@ class RunWatcher:
             "name": self.name[:_MAX_STRING_CHARS],
             "path": str(self.root.resolve())[:1000],
             "status": status[:_MAX_STRING_CHARS],
-            "step": _clean_value(step) if step is not None else None,
-            "total_steps": _clean_value(training.get("total_steps")),
-            "algorithm": _clean_value(agent.get("algorithm")),
-            "env_id": _clean_value(env.get("id")),
-            "target_density": _clean_value(target),
+            "step": _info_value(step),
+            "total_steps": _info_value(training.get("total_steps")),
+            "algorithm": _info_value(agent.get("algorithm")),
+            "env_id": _info_value(env.get("id")),
+            "target_density": _info_value(target),
             "updated": (_mtime_ns(self.tail.path) or 0) / 1e9 or None,
             "snapshot_step": snapshot_step,
             "summary": _flatten_summary(self._summary),

@@ -24,7 +24,9 @@ Routes::
     /api/runs/{id}/metrics             the kept history (JSON; ?limit= most records, capped
                                        at ``history``)
     /api/runs/{id}/events              SSE: ``reset``/``metrics`` (records), ``info``, ``config``
-    /api/runs/{id}/snapshot.png        the newest snapshot rendered (?env= batch index)
+    /api/runs/{id}/snapshot.png        the newest snapshot rendered (?env= batch index);
+                                       cached per file and env, one render per image at a
+                                       time (:mod:`~hhml.monitoring.snapshot_cache`)
 
 :class:`DashboardServer` runs the app with uvicorn on a socket bound beforehand (so a busy
 port is reported before anything starts), either in the foreground (``hhml-monitor``) or in
@@ -64,6 +66,7 @@ from hhml.monitoring.runs import (
     parse_count,
     watchers_for,
 )
+from hhml.monitoring.snapshot_cache import SnapshotImageCache
 from hhml.monitoring.snapshot_image import render_snapshot_png
 
 __all__ = [
@@ -159,6 +162,13 @@ class DashboardSettings:
         Seconds between comment lines on an idle stream (detects dead clients).
     max_clients
         Most simultaneous event streams; more are answered 503.
+    snapshot_dpi
+        Resolution of the snapshot images, in dots per inch.
+    snapshot_cache_images, snapshot_cache_bytes
+        Most rendered snapshot images kept in memory, and their most total bytes.
+    snapshot_renders
+        Most snapshot renders running at once (each about a second of one CPU core);
+        requests for an image being rendered wait for that render.
     """
 
     poll_interval: float = 0.5
@@ -166,6 +176,10 @@ class DashboardSettings:
     batch: int = 500
     keepalive: float = 15.0
     max_clients: int = 200
+    snapshot_dpi: int = 100
+    snapshot_cache_images: int = 64
+    snapshot_cache_bytes: int = 64 * 2**20
+    snapshot_renders: int = 1
 
 
 def plotly_js_path() -> Path:
@@ -224,6 +238,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _render(path: Path, env: int, dpi: int) -> bytes:
+    return render_snapshot_png(path, env, dpi=dpi)
+
+
 def _json_text(payload: Any) -> str:
     # '<' escaped so that no JSON text can ever close a surrounding HTML element.
     return json.dumps(payload, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
@@ -274,7 +292,13 @@ class Dashboard:
         self.active_streams = 0
         self._changed: list[asyncio.Event] = []
         self._poller: asyncio.Task[None] | None = None
-        self._png_cache: dict[int, tuple[tuple[str, int, int], bytes]] = {}
+        #: Rendered snapshot images, by file and env (bounded, one render per image at a time).
+        self.images = SnapshotImageCache(
+            _render,
+            max_images=settings.snapshot_cache_images,
+            max_bytes=settings.snapshot_cache_bytes,
+            max_renders=settings.snapshot_renders,
+        )
         #: Runs (and the polling loop) whose poll raised; each failure is logged once.
         self.poll_errors = PollErrors("dashboard", _log)
 
@@ -371,21 +395,21 @@ class Dashboard:
 
     # -- snapshot images ----------------------------------------------------------------------
 
-    def snapshot_png(self, run: int, env: int) -> bytes | None:
-        """The newest snapshot of ``run`` rendered (cached until the file changes)."""
-        path = self.watchers[run].snapshot_path()
+    async def snapshot_png(self, run: int, env: int) -> bytes | None:
+        """The newest snapshot of ``run`` rendered for ``env``; ``None`` if there is none.
+
+        Served from :attr:`images` while the file is unchanged (same path, modification
+        time and size); simultaneous requests for one image share one render.
+
+        Raises
+        ------
+        CheckpointError
+            The snapshot cannot be read, or ``env`` is out of range.
+        """
+        path = await anyio.to_thread.run_sync(self.watchers[run].snapshot_path)
         if path is None:
             return None
-        try:
-            key = (str(path), path.stat().st_mtime_ns, env)
-        except FileNotFoundError:
-            return None
-        cached = self._png_cache.get(run)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        png = render_snapshot_png(path, env)
-        self._png_cache[run] = (key, png)
-        return png
+        return await self.images.get(path, env, self.settings.snapshot_dpi)
 
 
 def create_app(
@@ -487,12 +511,16 @@ def create_app(
         run = run_id(request)
         env = _query_count(request, "env", 0)
         try:
-            png = await anyio.to_thread.run_sync(dashboard.snapshot_png, run, env)
+            png = await dashboard.snapshot_png(run, env)
         except CheckpointError as exc:
             return _json_response({"error": str(exc)}, status_code=422)
         if png is None:
             return not_found("no snapshot yet")
-        return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
+        return Response(
+            png,
+            media_type="image/png",
+            headers={"Cache-Control": "no-cache", **_SECURITY_HEADERS},
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

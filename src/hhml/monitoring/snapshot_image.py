@@ -6,7 +6,10 @@ image spans ``[0, L] × [-w, w]``), with the detected vortices marked by charge
 (▲ positive, ▼ negative).
 
 Uses matplotlib's object-oriented API (no pyplot state), so it is safe to call
-from the server's worker threads; calls are serialised by a lock anyway.
+from the server's worker threads; calls are serialised by a lock anyway. The panels
+are placed by hand (fixed margins in inches) rather than by a layout engine, which
+makes a render about 2.5 × faster; the server caches the images
+(:mod:`~hhml.monitoring.snapshot_cache`).
 
 Public names: ``render_snapshot_png``, ``load_snapshot``.
 """
@@ -50,6 +53,47 @@ def load_snapshot(path: Path) -> dict[str, Any]:
     return data
 
 
+# Fixed layout of the figure, in inches (no layout engine: it would cost about half of
+# the render time measuring every tick label twice).
+_LEFT, _RIGHT, _TOP, _BOTTOM = 0.95, 0.7, 0.5, 0.5  # margins
+_COLUMN_GAP, _ROW_GAP = 1.15, 0.15  # between the two columns / the strips
+_BAR_GAP, _BAR_WIDTH = 0.06, 0.12  # between a panel and its colour bar / its width
+
+
+def _panel_axes(fig: Any, strips: int) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Image axes ``[strip][amplitude, phase]`` and their colour-bar axes, placed by hand.
+
+    The panels of one column share the u axis; only the bottom row labels it.
+    """
+    width, height = fig.get_size_inches()
+    panel_w = (width - _LEFT - _RIGHT - _COLUMN_GAP - 2 * (_BAR_GAP + _BAR_WIDTH)) / 2
+    panel_h = (height - _TOP - _BOTTOM - (strips - 1) * _ROW_GAP) / strips
+    axes: list[list[Any]] = []
+    bars: list[list[Any]] = []
+    for s in range(strips):
+        bottom = height - _TOP - (s + 1) * panel_h - s * _ROW_GAP
+        row: list[Any] = []
+        row_bars: list[Any] = []
+        for column in range(2):
+            left = _LEFT + column * (panel_w + _BAR_GAP + _BAR_WIDTH + _COLUMN_GAP)
+            ax = fig.add_axes(
+                (left / width, bottom / height, panel_w / width, panel_h / height),
+                sharex=axes[0][column] if axes else None,
+            )
+            if s < strips - 1:
+                ax.tick_params(labelbottom=False)
+            bar_left = left + panel_w + _BAR_GAP
+            row.append(ax)
+            row_bars.append(
+                fig.add_axes(
+                    (bar_left / width, bottom / height, _BAR_WIDTH / width, panel_h / height)
+                )
+            )
+        axes.append(row)
+        bars.append(row_bars)
+    return axes, bars
+
+
 def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
     """|ψ| and phase of environment ``env`` of the snapshot at ``path``, as PNG bytes.
 
@@ -87,8 +131,8 @@ def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
     have_vortices = all(isinstance(t, torch.Tensor) for t in (index, position, charge))
 
     with _render_lock:
-        fig = Figure(figsize=(10.0, 2.4 * strips + 0.4), dpi=dpi, layout="constrained")
-        axes = fig.subplots(strips, 2, squeeze=False, sharex=True)
+        fig = Figure(figsize=(10.0, 2.4 * strips + 0.4), dpi=dpi)
+        axes, colorbar_axes = _panel_axes(fig, strips)
         counts = [0, 0]
         for s in range(strips):
             amplitude = np.abs(field[s]).T  # rows: v, columns: u
@@ -97,7 +141,7 @@ def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
             im = ax_amp.imshow(
                 amplitude, origin="lower", extent=extent, aspect="auto", cmap="viridis"
             )
-            fig.colorbar(im, ax=ax_amp, label="|ψ|", pad=0.01)
+            fig.colorbar(im, cax=colorbar_axes[s][0], label="|ψ|")
             im = ax_phase.imshow(
                 phase,
                 origin="lower",
@@ -107,7 +151,7 @@ def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
                 vmin=-np.pi,
                 vmax=np.pi,
             )
-            fig.colorbar(im, ax=ax_phase, label="arg ψ", pad=0.01)
+            fig.colorbar(im, cax=colorbar_axes[s][1], label="arg ψ")
             if have_vortices:
                 assert isinstance(index, torch.Tensor)
                 assert isinstance(position, torch.Tensor)
@@ -138,7 +182,7 @@ def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
         title = f"env {env}" + (f", step {int(step)}" if isinstance(step, int) else "")
         if have_vortices:
             title += f" — vortices: {counts[0]} ▲ (+), {counts[1]} ▼ (−)"
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=1 - 0.08 / fig.get_size_inches()[1], va="top")
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -6,6 +6,7 @@ Public names: ``EvalResult``, ``Policy``, ``AgentPolicy``, ``RandomPolicy``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -95,7 +96,7 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
     if n < 2:
         return None
     mean = float(data.mean())
-    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * float(data.std(ddof=1)) / np.sqrt(n)
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * float(data.std(ddof=1)) / math.sqrt(n)
     return mean - half, mean + half
 
 

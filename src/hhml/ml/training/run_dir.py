@@ -11,13 +11,26 @@
       tensorboard/       event files
       snapshots/         field snapshots (step_<n>.pt)
 
+A run killed before its first checkpoint has ``config.yaml`` (and maybe
+``metrics.jsonl``, ``metrics.json``, ``model_best.pt``, ``tensorboard/``,
+``snapshots/`` of its first steps) but no ``model_last.pt``. :func:`unstarted_run`
+recognises it, :func:`clear_unstarted_run` removes those partial files (only
+``config.yaml`` stays), and :func:`plan_run_dir` then accepts the directory again,
+so ``hhml-train --resume DIR`` restarts such a run from step 0. A run whose
+``model_last.pt`` is missing although it has written checkpoints (its
+``metrics.jsonl`` or ``metrics.json`` show steps after the first one) is not
+restarted: :func:`open_run_dir` names the missing file.
+
 Public names: ``RunDirectory``, ``default_run_id``, ``plan_run_dir``,
-``create_run_dir``, ``open_run_dir``.
+``create_run_dir``, ``open_run_dir``, ``checkpoint_evidence``, ``unstarted_run``,
+``clear_unstarted_run``, ``PARTIAL_RUN_FILES``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import re
 import shutil
@@ -25,12 +38,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hhml.config.loader import dump_config
+from hhml.config.loader import dump_config, load_config
 from hhml.config.schema import HHmLConfig
-from hhml.errors import CheckpointError
-from hhml.utils.atomic_io import atomic_write_text
+from hhml.errors import CheckpointError, HHmLError
+from hhml.utils.atomic_io import atomic_write_text, scan_metrics_lines
 
-__all__ = ["RunDirectory", "create_run_dir", "default_run_id", "open_run_dir", "plan_run_dir"]
+__all__ = [
+    "PARTIAL_RUN_FILES",
+    "RunDirectory",
+    "checkpoint_evidence",
+    "clear_unstarted_run",
+    "create_run_dir",
+    "default_run_id",
+    "open_run_dir",
+    "plan_run_dir",
+    "unstarted_run",
+]
+
+#: What a run writes before its first checkpoint besides ``config.yaml``; a restart
+#: from step 0 removes them (temporary files ``.<name>.*.tmp`` of killed atomic
+#: writes too).
+PARTIAL_RUN_FILES = ("metrics.jsonl", "metrics.json", "model_best.pt", "tensorboard", "snapshots")
 
 
 @dataclass(frozen=True)
@@ -112,6 +140,17 @@ def _check_writable(path: Path) -> None:
         raise CheckpointError(f"cannot create run directory {path}: {ancestor} is not writable")
 
 
+def _holds_only_this_config(path: Path, entries: list[str], cfg: HHmLConfig) -> bool:
+    """Whether ``path`` holds nothing but a ``config.yaml`` equal to ``dump_config(cfg)``
+    (an unstarted run after :func:`clear_unstarted_run`)."""
+    if entries != ["config.yaml"] or not (path / "config.yaml").is_file():
+        return False
+    try:
+        return (path / "config.yaml").read_text(encoding="utf-8") == dump_config(cfg)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def plan_run_dir(cfg: HHmLConfig, run_dir: str | Path | None = None) -> Path:
     """Choose the run directory of a new run and check that it can be created.
 
@@ -122,7 +161,8 @@ def plan_run_dir(cfg: HHmLConfig, run_dir: str | Path | None = None) -> Path:
     cfg
         The config (``training.run_root``, ``training.run_name``).
     run_dir
-        An explicit directory (``--run-dir``); it must not exist or be empty.
+        An explicit directory (``--run-dir``); it must not exist or be empty, or hold
+        only a ``config.yaml`` equal to ``cfg``'s (a cleared unstarted run).
 
     Returns
     -------
@@ -149,10 +189,14 @@ def plan_run_dir(cfg: HHmLConfig, run_dir: str | Path | None = None) -> Path:
     if path.exists():
         if not path.is_dir():
             raise CheckpointError(f"run directory {path} exists and is not a directory")
-        if any(path.iterdir()):
+        entries = sorted(p.name for p in path.iterdir())
+        if entries and not _holds_only_this_config(path, entries, cfg):
+            hint = "continue it with --resume"
+            if unstarted_run(path) is not None:
+                hint = f"it stopped before its first checkpoint: restart it with --resume {path}"
             raise CheckpointError(
                 f"run directory {path} already exists and is not empty; choose another "
-                "--run-dir / training.run_name, or continue it with --resume"
+                f"--run-dir / training.run_name, or {hint}"
             )
         if not os.access(path, os.W_OK | os.X_OK):
             raise CheckpointError(f"run directory {path} is not writable")
@@ -192,13 +236,144 @@ def create_run_dir(path: str | Path, cfg: HHmLConfig) -> RunDirectory:
     return run
 
 
+def _summary_evidence(run: RunDirectory) -> str | None:
+    """What ``metrics.json`` (written with every checkpoint and at the end) says, if it
+    proves a checkpoint was written."""
+    try:
+        summary = json.loads(run.metrics_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent or torn: proves nothing
+        return None
+    if not isinstance(summary, dict):
+        return None
+    status, step = summary.get("status"), summary.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        return None
+    if status in ("completed", "interrupted") or (status == "running" and step > 0):
+        return f"{run.metrics_json} records status {status!r} at step {step}"
+    return None
+
+
+def checkpoint_evidence(run: RunDirectory, cfg: HHmLConfig | None = None) -> str | None:
+    """Why ``model_last.pt`` should exist in ``run``, or None if the run never wrote one.
+
+    A checkpoint was written if ``metrics.json`` says the run completed, was
+    interrupted, or is running past step 0 (the trainer writes it only after a
+    checkpoint or at the end), or if ``metrics.jsonl`` holds a record after the first
+    checkpoint step: the first multiple of ``num_envs × world_size`` at or after
+    ``training.checkpoint_every`` (records of that very step are written before its
+    checkpoint, so they prove nothing).
+
+    Parameters
+    ----------
+    run
+        The run directory.
+    cfg
+        Its config (``training.checkpoint_every``, ``env.num_envs``); None: read
+        ``config.yaml`` (if that fails only ``metrics.json`` is consulted).
+
+    Returns
+    -------
+    str or None
+        A sentence naming the file and step that prove a checkpoint, or None.
+    """
+    evidence = _summary_evidence(run)
+    if evidence is not None:
+        return evidence
+    if cfg is None:
+        try:
+            cfg = load_config(run.config)
+        except HHmLError:
+            return None
+    records = [line.record for line in scan_metrics_lines(run.metrics_jsonl) if line.record]
+    sizes = [r.get("dist/world_size") for r in records]
+    world = max((n for n in sizes if isinstance(n, int) and not isinstance(n, bool)), default=1)
+    world = max(world, 1)
+    per_step = cfg.env.num_envs * world
+    first = math.ceil(cfg.training.checkpoint_every / per_step) * per_step
+    last = max((r["step"] for r in records), default=-1)
+    if last > first:
+        return (
+            f"{run.metrics_jsonl} has records up to step {last}, after the first checkpoint "
+            f"(step {first}, training.checkpoint_every = {cfg.training.checkpoint_every})"
+        )
+    return None
+
+
+def unstarted_run(path: str | Path) -> RunDirectory | None:
+    """The run directory at ``path`` if it is a run killed before its first checkpoint.
+
+    That is: a directory with ``config.yaml``, without ``model_last.pt``, and no
+    :func:`checkpoint_evidence`. None otherwise (not a run directory, a resumable one,
+    or one whose checkpoint has gone missing).
+    """
+    run = RunDirectory(Path(path))
+    if not run.root.is_dir() or not run.config.is_file() or run.model_last.exists():
+        return None
+    if checkpoint_evidence(run) is not None:
+        return None
+    return run
+
+
+def clear_unstarted_run(run: RunDirectory) -> list[str]:
+    """Remove what an unstarted run wrote besides ``config.yaml``, for a restart from step 0.
+
+    Removes :data:`PARTIAL_RUN_FILES` and temporary files of killed atomic writes;
+    ``config.yaml`` stays. Anything else in the directory is left alone and refuses
+    the restart (nothing is removed then).
+
+    Returns
+    -------
+    list of str
+        The names removed (directories with a trailing ``/``), in name order.
+
+    Raises
+    ------
+    CheckpointError
+        ``run`` is not an unstarted run, holds files a run does not write, or a file
+        cannot be removed (naming it and the OS error).
+    """
+    if unstarted_run(run.root) is None:
+        raise CheckpointError(
+            f"{run.root} is not a run directory that stopped before its first checkpoint"
+        )
+    entries = sorted(run.root.iterdir())
+    known = {"config.yaml", *PARTIAL_RUN_FILES}
+    foreign = [p.name for p in entries if p.name not in known and not _is_temporary(p.name)]
+    if foreign:
+        raise CheckpointError(
+            f"cannot restart {run.root} from step 0: it holds files a training run does not "
+            f"write ({', '.join(foreign)}); move them away first"
+        )
+    removed: list[str] = []
+    for entry in entries:
+        if entry.name == "config.yaml":
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+                removed.append(entry.name + "/")
+            else:
+                entry.unlink()
+                removed.append(entry.name)
+        except OSError as exc:
+            raise CheckpointError(f"cannot remove {entry} to restart the run: {exc}") from exc
+    return removed
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file of an atomic write (``.<name>.<random>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def open_run_dir(path: str | Path) -> RunDirectory:
     """Reopen an existing run directory to resume it (removing temporary files of a killed run).
 
     Raises
     ------
     CheckpointError
-        ``path`` is not a directory, or lacks ``config.yaml`` or ``model_last.pt``.
+        ``path`` is not a directory, or lacks ``config.yaml`` or ``model_last.pt``
+        (saying whether the run stopped before its first checkpoint, or the file
+        went missing after checkpoints were written).
     """
     run = RunDirectory(Path(path))
     if not run.root.is_dir():
@@ -206,9 +381,16 @@ def open_run_dir(path: str | Path) -> RunDirectory:
     if not run.config.is_file():
         raise CheckpointError(f"--resume {run.root}: no config.yaml; this is not a run directory")
     if not run.model_last.is_file():
+        evidence = checkpoint_evidence(run)
+        if evidence is not None:
+            raise CheckpointError(
+                f"--resume {run.root}: {run.model_last} is missing although checkpoints were "
+                f"written ({evidence}); put the file back (e.g. from a backup) to resume, "
+                "or start a new run with another --run-dir"
+            )
         raise CheckpointError(
             f"--resume {run.root}: no model_last.pt (the run stopped before its first "
-            "checkpoint); start it again instead"
+            f"checkpoint); hhml-train --resume {run.root} restarts it from step 0"
         )
     # A run killed during an atomic write leaves its temporary file (".<name>.*.tmp").
     for directory in (run.root, run.snapshots):
