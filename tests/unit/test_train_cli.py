@@ -130,6 +130,8 @@ def test_short_run_prints_directory_and_summary_then_resumes(tmp_path: Path) -> 
     assert f"run directory: {run_dir} (step 0)" in out.splitlines()[0]
     for label in ("baseline return", "first eval", "best eval", "final eval", "wall time"):
         assert label in out
+    for name in ("random", "midpoint", "constant", "schedule"):
+        assert f"{name} baseline" in out  # scored with the agent's budget (or skipped: why)
     assert "completed at step 200 of 200" in out
     assert "at step 100" in out and "vs baseline" in out
     assert load_checkpoint(run_dir / "model_last.pt")["config"]["training"]["seed"] == 3
@@ -138,11 +140,9 @@ def test_short_run_prints_directory_and_summary_then_resumes(tmp_path: Path) -> 
     assert more.exit_code == 0, more.output
     assert f"resuming: {run_dir} (step 200)" in more.stdout
     assert "completed at step 300 of 300" in more.stdout
-    assert read_metrics(run_dir / "metrics.jsonl")[-1] == {
-        **read_metrics(run_dir / "metrics.jsonl")[-1],
-        "kind": "eval",
-        "step": 300,
-    }
+    records = read_metrics(run_dir / "metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in records[-2:]] == [("eval", 300), ("baselines", 300)]
+    assert [r["kind"] for r in records].count("baselines") == 1  # the session-200 one is gone
     refused = invoke("--resume", str(run_dir), "--seed", "4")
     assert_usage_error(refused, "cannot change 'training.seed'")
 

@@ -97,6 +97,7 @@ def test_metrics_records_and_summary(reference: tuple[Path, TrainResult]) -> Non
         ("train", 300),
         ("train", 400),
         ("eval", 400),
+        ("baselines", 400),
     ]
     train = [r for r in records if r["kind"] == "train"]
     # Losses, learning rate, gradient norms and the model size appear once learning started.
@@ -121,6 +122,12 @@ def test_metrics_records_and_summary(reference: tuple[Path, TrainResult]) -> Non
     assert summary["final"] == without_time([train[-1]])[0]
     assert summary["versions"]["torch"] == torch.__version__
     assert summary["hardware"]["device"] == "cpu"
+    # non-learning baselines with the agent's budget: 400 env steps are 2 Pendulum episodes
+    baselines = {b["name"]: b for b in summary["baselines"]}
+    assert list(baselines) == ["random", "midpoint", "constant", "schedule"]
+    assert baselines["random"]["return_mean"] == summary["baseline_return"]
+    assert baselines["constant"]["search_env_steps"] == 400  # one generation of 2 episodes
+    assert set(summary["agent_vs_baselines"]) == set(baselines)
 
 
 def math_finite(value: float) -> bool:

@@ -154,7 +154,25 @@ def summary_table(result: TrainResult) -> str:
         if evaluation is None:
             rows.append((label, "-"))
         else:
-            rows.append((label, _format_eval(evaluation.return_mean, evaluation.step, base)))
+            text = _format_eval(evaluation.return_mean, evaluation.step, base)
+            if label == "final eval" and evaluation.interval is not None:
+                text += f"  95% [{evaluation.interval[0]:.4g}, {evaluation.interval[1]:.4g}]"
+            rows.append((label, text))
+    verdicts = result.summary.get("agent_vs_baselines") or {}
+    for record in result.summary.get("baselines") or []:
+        name = str(record["name"])
+        if "skipped" in record:
+            rows.append((f"{name} baseline", f"skipped: {record['skipped']}"))
+            continue
+        text = f"{record['return_mean']:12.4g}"
+        if record.get("return_ci95"):
+            low, high = record["return_ci95"]
+            text += f"  95% [{low:.4g}, {high:.4g}]"
+        if record.get("search_env_steps"):
+            text += f"  (searched with {record['search_env_steps']} env steps)"
+        if name in verdicts:
+            text += f"  -> {verdicts[name]}"
+        rows.append((f"{name} baseline", text))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 

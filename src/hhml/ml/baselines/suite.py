@@ -14,13 +14,14 @@ reset with seed ``training.eval_seed + i``, ``training.eval_episodes`` episodes 
 The budget (default ``training.total_steps``, the agent's own) is counted in env
 steps, for each searched baseline separately, and reported beside its score.
 
-Public names: ``BASELINES``, ``BaselineResult``, ``run_baselines``, ``to_box``.
+Public names: ``BASELINES``, ``BaselineResult``, ``run_baselines``,
+``compare_with_baselines``, ``to_box``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ from hhml.ml.baselines.search import episode_horizon, search_open_loop
 from hhml.ml.env.factory import make_vector_env
 from hhml.ml.training.evaluation import Policy, RandomPolicy, mean_interval, run_episodes
 
-__all__ = ["BASELINES", "BaselineResult", "run_baselines", "to_box"]
+__all__ = ["BASELINES", "BaselineResult", "compare_with_baselines", "run_baselines", "to_box"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -81,6 +82,12 @@ class BaselineResult:
     actions: list[list[float]] | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_returns(cls, name: str, returns: Sequence[float]) -> BaselineResult:
+        """A baseline that needed no search, from its evaluation returns."""
+        values = [float(r) for r in returns]
+        return cls(name, values, float(np.mean(values)), mean_interval(values))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
         return {
@@ -94,6 +101,35 @@ class BaselineResult:
             "actions": self.actions,
             **self.details,
         }
+
+
+def compare_with_baselines(
+    agent_returns: Sequence[float] | None, baselines: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """The agent's evaluation against each baseline record (:meth:`BaselineResult.to_dict`).
+
+    ``"agent better"`` / ``"baseline better"`` where the two 95 % intervals do not
+    overlap, ``"intervals overlap"`` where they do (no conclusion), and
+    ``"no interval"`` where either side has fewer than two episodes. Baselines that
+    were skipped are left out; no agent evaluation gives ``{}``.
+    """
+    if not agent_returns:
+        return {}
+    agent = mean_interval(agent_returns)
+    verdicts: dict[str, str] = {}
+    for record in baselines:
+        if "return_ci95" not in record:
+            continue
+        other = record["return_ci95"]
+        if agent is None or other is None:
+            verdicts[str(record["name"])] = "no interval"
+        elif agent[0] > other[1]:
+            verdicts[str(record["name"])] = "agent better"
+        elif agent[1] < other[0]:
+            verdicts[str(record["name"])] = "baseline better"
+        else:
+            verdicts[str(record["name"])] = "intervals overlap"
+    return verdicts
 
 
 def to_box(space: gym.spaces.Box) -> Callable[[FloatArray], FloatArray]:

@@ -267,8 +267,14 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return read_metrics_records(path)
 
 
+#: Record kinds that summarise a finished session; a resumed run writes them again at its end.
+SESSION_END_KINDS = ("baselines",)
+
+
 def truncate_metrics(path: Path, step: int) -> int:
-    """Drop the records after ``step`` (written by a killed run after its checkpoint).
+    """Drop the records after ``step`` (written by a killed run after its checkpoint), and
+    the :data:`SESSION_END_KINDS` records of an earlier session (e.g. the baselines scored
+    with that session's smaller budget: the resumed run scores them again at its end).
 
     A malformed last line is the torn write of the killed run: it is dropped with a
     warning naming the file and line. Blank lines are dropped too. The file is
@@ -309,7 +315,11 @@ def truncate_metrics(path: Path, step: int) -> int:
             stacklevel=2,
         )
     kept = [
-        line.text for line in content if line.record is not None and line.record["step"] <= step
+        line.text
+        for line in content
+        if line.record is not None
+        and line.record["step"] <= step
+        and line.record.get("kind") not in SESSION_END_KINDS
     ]
     if len(kept) != len(lines):
         atomic_write_bytes(path, b"".join(text + b"\n" for text in kept))

@@ -296,6 +296,7 @@ class _LoopState:
     sessions: int = 1
     model_size_bytes: int = 0
     last_train: dict[str, Any] = field(default_factory=dict)
+    baselines: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,6 +311,7 @@ class _LoopState:
             "sessions": self.sessions,
             "model_size_bytes": self.model_size_bytes,
             "last_train": dict(self.last_train),
+            "baselines": [dict(b) for b in self.baselines],
         }
 
     @classmethod
@@ -328,6 +330,7 @@ class _LoopState:
             sessions=int(data["sessions"]),
             model_size_bytes=int(data["model_size_bytes"]),
             last_train=dict(data["last_train"]),
+            baselines=[dict(b) for b in data.get("baselines", [])],
         )
 
     @property
@@ -866,6 +869,39 @@ class Trainer:
             save_checkpoint(self.run.model_last, self._checkpoint_payload("last"))
         self._last_checkpoint_step = self.state.step
 
+    def _run_baselines(self, writers: Sequence[MetricsWriter]) -> None:
+        """Score the configured non-learning baselines (``training.baselines``) with the
+        agent's env-step budget on the evaluation seeds (:mod:`hhml.ml.baselines`); the
+        random one is the trainer's own ``baseline`` evaluation. A search the budget cannot
+        afford (fewer than two episodes) is recorded as skipped, with the reason."""
+        from hhml.ml.baselines.suite import BaselineResult, run_baselines
+
+        tr = self.cfg.training
+        records: list[dict[str, Any]] = []
+        start = time.perf_counter()
+        for name in tr.baseline_names():
+            if name == "random" and self.state.baseline is not None:
+                records.append(
+                    BaselineResult.of_returns(name, self.state.baseline.returns).to_dict()
+                )
+                continue
+            try:
+                (result,) = run_baselines(
+                    self.cfg, [name], segments=tr.baseline_segments, seed=tr.seed
+                )
+            except ConfigError as exc:
+                records.append({"name": name, "skipped": str(exc)})
+                continue
+            records.append(result.to_dict())
+        self.state.baselines = records
+        line: dict[str, Any] = {"kind": "baselines", "step": self.state.step}
+        for record in records:
+            if "return_mean" in record:
+                line[f"baselines/{record['name']}/return_mean"] = record["return_mean"]
+                line[f"baselines/{record['name']}/search_env_steps"] = record["search_env_steps"]
+        line[f"{TIME_PREFIX}baselines_wall_s"] = time.perf_counter() - start
+        self._emit(writers, line)
+
     def _record_failure(self, exc: Exception) -> None:
         """``metrics.json`` with status ``failed`` and the reason (rank 0; best effort:
         a failure to write it must not hide the original error)."""
@@ -877,6 +913,8 @@ class Trainer:
             _log.warning("could not record the failure in metrics.json: %s", write_error)
 
     def _summary(self, status: str, reason: str | None = None) -> dict[str, Any]:
+        from hhml.ml.baselines.suite import compare_with_baselines
+
         state = self.state
         wall = self._wall_time()
         first = state.evals[0] if state.evals else None
@@ -897,6 +935,10 @@ class Trainer:
             "best_eval": best.to_dict() if best else None,
             "final_eval": final.to_dict() if final else None,
             "evals": [{"step": e.step, "return_mean": e.return_mean} for e in state.evals],
+            "baselines": [dict(b) for b in state.baselines],
+            "agent_vs_baselines": compare_with_baselines(
+                final.returns if final else None, state.baselines
+            ),
             "final": dict(state.last_train),
             "wall_time_s": wall,
             "steps_per_sec": state.step / wall if wall > 0 else None,
@@ -1052,6 +1094,8 @@ class Trainer:
                     and (not self.state.evals or self.state.evals[-1].step != self.state.step)
                 ):
                     self._do_eval(writers)
+                if main and status == "completed":
+                    self._run_baselines(writers)
                 if self._last_checkpoint_step != self.state.step:
                     self._write_checkpoint()
                 summary = self._write_summary(status)
