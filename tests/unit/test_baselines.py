@@ -81,19 +81,21 @@ def _box(cfg: Any) -> Any:
 def test_the_constant_search_finds_the_known_optimum_within_its_budget() -> None:
     cfg = _cfg("HHmLTestConstant-v0")
     found = search_open_loop(cfg, 1, 2400, _box(cfg), population=10, seed=0)
-    # measured 8.6e-6 with this seed; allowed 1e-4
-    np.testing.assert_allclose(found.actions[0], OPTIMUM, atol=1e-4)
-    # every generation runs its 10 episodes of 8 steps to the end: 30 × 80 = 2400
-    assert found.generations == 30 and found.env_steps == 2400 == 30 * 10 * HORIZON
+    # measured 3.9e-5 with this seed; allowed 4e-4
+    np.testing.assert_allclose(found.actions[0], OPTIMUM, atol=4e-4)
+    # 3/4 of the budget for 22 generations of 10 episodes of 8 steps (1760 steps), the
+    # last quarter for re-scoring 4 finalists with 18 episodes each (576 steps)
+    assert found.generations == 22 and found.selection_episodes == 72
+    assert found.env_steps == 22 * 10 * HORIZON + 72 * HORIZON == 2336 <= 2400
 
 
 def test_a_schedule_beats_every_constant_where_the_optimum_switches() -> None:
     cfg = _cfg("HHmLTestSchedule-v0")
     schedule = search_open_loop(cfg, 2, 2400, _box(cfg), population=10, seed=1)
-    np.testing.assert_allclose(schedule.actions, [FIRST, SECOND], atol=2e-2)  # measured 2.0e-3
+    np.testing.assert_allclose(schedule.actions, [FIRST, SECOND], atol=3e-2)  # measured 3.1e-3
     constant = search_open_loop(cfg, 1, 2400, _box(cfg), population=10, seed=1)
     # the best constant is the mean of the halves, 0: return −8 · 0.5 = −4 at best
-    np.testing.assert_allclose(constant.actions[0], [0.0, 0.0], atol=2e-4)  # measured 2.0e-5
+    np.testing.assert_allclose(constant.actions[0], [0.0, 0.0], atol=7e-4)  # measured 6.8e-5
 
 
 def test_budgets_below_two_episodes_are_refused() -> None:
@@ -108,7 +110,7 @@ def test_run_baselines_scores_on_the_evaluation_protocol() -> None:
     midpoint = results["midpoint"]
     assert midpoint.returns == pytest.approx([-HORIZON * float(OPTIMUM @ OPTIMUM)] * 4, rel=1e-6)
     assert midpoint.search_env_steps == 0
-    assert results["constant"].mean > -0.05 and results["constant"].search_env_steps == 2400
+    assert results["constant"].mean > -0.05 and results["constant"].search_env_steps == 2336
     assert results["random"].mean < midpoint.mean < results["constant"].mean
     json.dumps([r.to_dict() for r in results.values()])  # JSON-ready
 

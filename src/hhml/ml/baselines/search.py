@@ -9,9 +9,14 @@ of a search stream that never coincides with the evaluation seeds (so the search
 not select for the evaluation episodes). Every env step taken counts against the
 budget — the agent's ``training.total_steps`` when the baselines are compared with an
 agent — including the steps of envs whose episode already ended while others of the
-generation still run. The result is the mean of the final search distribution (the
-estimate CMA-ES converges to; the best single candidate's return is biased upwards by
-the noise of one episode), clipped to the bounds.
+generation still run.
+
+Choosing the result: one episode is a noisy score, so the best single candidate is
+biased upwards, and the mean of the final search distribution (what CMA-ES converges
+to) may not be reached within a small budget. So the last quarter of the budget (when it
+affords at least two episodes per finalist) re-scores :data:`FINALISTS` policies — the
+final mean and the best distinct candidates seen — on fresh seeds of the search stream,
+and the one with the highest mean return is the result.
 
 Public names: ``SearchResult``, ``episode_horizon``, ``search_open_loop``.
 """
@@ -38,6 +43,10 @@ FloatArray = npt.NDArray[np.float32]
 
 #: Mixed into the search stream's seeds so they differ from ``training.eval_seed + i``.
 _SEARCH_STREAM = 0x0B5E4C4
+#: Policies re-scored at the end: the final CMA-ES mean and the best candidates seen.
+FINALISTS = 4
+#: Share of the budget reserved for re-scoring the finalists.
+SELECTION_SHARE = 0.25
 
 
 @dataclass
@@ -53,11 +62,14 @@ class SearchResult:
     episodes : int
         Episodes run by the search.
     generations : int
-        CMA-ES generations (``episodes / population``).
+        CMA-ES generations.
+    selection_episodes : int
+        Episodes spent re-scoring the finalists (0 if the budget did not allow it).
     population : int
         Candidates per generation.
     search_return : float
-        Mean return of the last generation's candidates (a progress indicator, not a score).
+        Mean return of the chosen policy on the search stream (its re-scoring episodes, or
+        the last generation's mean without them); a progress indicator, not a score.
     wall_s : float
         Wall time of the search (seconds).
     """
@@ -66,6 +78,7 @@ class SearchResult:
     env_steps: int
     episodes: int
     generations: int
+    selection_episodes: int
     population: int
     search_return: float
     wall_s: float
@@ -95,8 +108,9 @@ def episode_horizon(cfg: HHmLConfig) -> int:
 
 
 def _search_seed(base: int, generation: int) -> int:
-    """Reset seed of a generation (``generation = 0, 1, …``; ``-1``: building the envs)."""
-    state = np.random.SeedSequence([base, _SEARCH_STREAM, generation + 1]).generate_state(1)
+    """Reset seed of a generation (``generation = 0, 1, …``; ``-1``, ``-2``: building the
+    search and the selection envs)."""
+    state = np.random.SeedSequence([base, _SEARCH_STREAM, generation + 2]).generate_state(1)
     return int(state[0])
 
 
@@ -185,6 +199,10 @@ def search_open_loop(
         )
     if population is not None and population < 2:
         raise ConfigError(f"population = {population}: CMA-ES needs at least 2 candidates")
+    per_finalist = int(budget * SELECTION_SHARE) // (FINALISTS * horizon)
+    reserve = FINALISTS * per_finalist * horizon if per_finalist >= 2 else 0
+    if (budget - reserve) // horizon < size:
+        reserve = 0  # the search itself needs the whole budget
     start = time.perf_counter()
     optimizer = CMA(
         mean=np.zeros(search_dim),
@@ -196,8 +214,9 @@ def search_open_loop(
     envs = make_vector_env(cfg, num_envs=size, seed=_search_seed(seed, -1))
     used = episodes = generations = 0
     last_mean = float("nan")
+    seen: list[tuple[float, npt.NDArray[np.float64]]] = []
     try:
-        while used + size * horizon <= budget:
+        while used + size * horizon <= budget - reserve:
             xs = np.stack([optimizer.ask() for _ in range(size)])
             candidates = xs[:, :dim].reshape(size, segments, act_dim).astype(np.float32)
             returns, steps = _run_generation(
@@ -205,18 +224,42 @@ def search_open_loop(
             )
             # cmaes minimises: tell it the negative returns
             optimizer.tell([(x, -float(r)) for x, r in zip(xs, returns, strict=True)])
+            seen.extend((float(r), x[:dim]) for x, r in zip(xs, returns, strict=True))
             used += steps
             episodes += size
             generations += 1
             last_mean = float(returns.mean())
     finally:
         envs.close()
-    best = np.clip(optimizer.mean[:dim], -1.0, 1.0).reshape(segments, act_dim)
+    finalists = [np.clip(optimizer.mean[:dim], -1.0, 1.0)]
+    for _, x in sorted(seen, key=lambda item: -item[0]):
+        if len(finalists) == FINALISTS:
+            break
+        if not any(np.array_equal(x, f) for f in finalists):
+            finalists.append(np.clip(x, -1.0, 1.0))
+    best, selection = finalists[0], 0
+    if reserve and len(finalists) > 1:
+        table = np.repeat(np.stack(finalists), per_finalist, axis=0)
+        candidates = table.reshape(-1, segments, act_dim).astype(np.float32)
+        final_envs = make_vector_env(cfg, num_envs=len(table), seed=_search_seed(seed, -2))
+        try:
+            returns, steps = _run_generation(
+                final_envs, candidates, horizon, env_action, _search_seed(seed, generations)
+            )
+        finally:
+            final_envs.close()
+        means = returns.reshape(len(finalists), per_finalist).mean(axis=1)
+        best = finalists[int(np.argmax(means))]
+        last_mean = float(means.max())
+        used += steps
+        selection = len(table)
+        episodes += selection
     return SearchResult(
-        actions=best.astype(np.float32),
+        actions=best.reshape(segments, act_dim).astype(np.float32),
         env_steps=used,
         episodes=episodes,
         generations=generations,
+        selection_episodes=selection,
         population=size,
         search_return=last_mean,
         wall_s=time.perf_counter() - start,

@@ -221,6 +221,7 @@ def run_baselines(
                 details = {
                     "segments": k,
                     "generations": found.generations,
+                    "selection_episodes": found.selection_episodes,
                     "population": found.population,
                     "budget_env_steps": budget,
                 }
