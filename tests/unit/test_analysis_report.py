@@ -73,6 +73,18 @@ def test_report_numbers_match_the_run_and_the_run_is_not_modified(
     assert numbers["training"]["baseline_return"] == summary["baseline_return"]
     evals = [e["return_mean"] for e in numbers["training"]["evaluations"]]
     assert evals[-1] == summary["final_eval"]["return_mean"]
+    # the non-learning baselines of metrics.json, in the numbers and as a table
+    assert numbers["training"]["baselines"] == summary["baselines"]
+    assert [b["name"] for b in summary["baselines"]] == [
+        "random",
+        "midpoint",
+        "constant",
+        "schedule",
+    ]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "agent vs it" in markdown and "midpoint" in markdown
+    # 40 env steps of 5-step episodes: one CMA-ES generation of 8 candidates each
+    assert [b["search_env_steps"] for b in summary["baselines"]] == [0, 0, 40, 40]
     snap = load_snapshot(load_run(run_dir).snapshots[-1])
     assert numbers["snapshot"]["counts_per_env"] == [
         int((snap.vortex_index[:, 0] == b).sum()) for b in range(snap.num_envs)

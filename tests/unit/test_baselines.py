@@ -81,8 +81,8 @@ def _box(cfg: Any) -> Any:
 def test_the_constant_search_finds_the_known_optimum_within_its_budget() -> None:
     cfg = _cfg("HHmLTestConstant-v0")
     found = search_open_loop(cfg, 1, 2400, _box(cfg), population=10, seed=0)
-    # measured 3.9e-5 with this seed; allowed 4e-4
-    np.testing.assert_allclose(found.actions[0], OPTIMUM, atol=4e-4)
+    # measured 3.1e-4 with this seed; allowed 3e-3
+    np.testing.assert_allclose(found.actions[0], OPTIMUM, atol=3e-3)
     # 3/4 of the budget for 22 generations of 10 episodes of 8 steps (1760 steps), the
     # last quarter for re-scoring 4 finalists with 18 episodes each (576 steps)
     assert found.generations == 22 and found.selection_episodes == 72
@@ -92,10 +92,10 @@ def test_the_constant_search_finds_the_known_optimum_within_its_budget() -> None
 def test_a_schedule_beats_every_constant_where_the_optimum_switches() -> None:
     cfg = _cfg("HHmLTestSchedule-v0")
     schedule = search_open_loop(cfg, 2, 2400, _box(cfg), population=10, seed=1)
-    np.testing.assert_allclose(schedule.actions, [FIRST, SECOND], atol=3e-2)  # measured 3.1e-3
+    np.testing.assert_allclose(schedule.actions, [FIRST, SECOND], atol=0.1)  # measured 1.1e-2
     constant = search_open_loop(cfg, 1, 2400, _box(cfg), population=10, seed=1)
     # the best constant is the mean of the halves, 0: return −8 · 0.5 = −4 at best
-    np.testing.assert_allclose(constant.actions[0], [0.0, 0.0], atol=7e-4)  # measured 6.8e-5
+    np.testing.assert_allclose(constant.actions[0], [0.0, 0.0], atol=1.6e-3)  # measured 1.6e-4
 
 
 def test_budgets_below_two_episodes_are_refused() -> None:

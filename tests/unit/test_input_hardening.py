@@ -418,7 +418,7 @@ def test_analysis_reads_a_run_config_with_the_yaml_limits(tmp_path: Path) -> Non
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text("lattice:\n  nu: " + "9" * 5000 + "\n")
-    with pytest.raises(CheckpointError, match="config.yaml is not a readable config"):
+    with pytest.raises(CheckpointError, match=r"config\.yaml is not a readable config"):
         load_run(run)
     (run / "config.yaml").write_text("a: &a [*a]\n")  # a recursive alias
     with pytest.raises(CheckpointError, match="not a readable config"):

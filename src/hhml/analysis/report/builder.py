@@ -34,6 +34,46 @@ __all__ = ["build_report", "write_report"]
 Section = Callable[[Document, Path], None]
 
 
+def _baselines_table(doc: Document, summary: dict[str, Any]) -> None:
+    """The non-learning baselines scored with the agent's budget, beside the final eval."""
+    baselines = summary.get("baselines")
+    if not isinstance(baselines, list) or not baselines:
+        return
+    verdicts = summary.get("agent_vs_baselines") or {}
+    final = summary.get("final_eval") or {}
+    rows: list[list[Any]] = []
+    if isinstance(final, dict) and "return_mean" in final:
+        ci = final.get("return_ci95") or [None, None]
+        rows.append(["agent (final eval)", final["return_mean"], ci[0], ci[1], None, ""])
+    for record in baselines:
+        if not isinstance(record, dict) or "name" not in record:
+            continue
+        if "skipped" in record:
+            rows.append([record["name"], None, None, None, None, f"skipped: {record['skipped']}"])
+            continue
+        ci = record.get("return_ci95") or [None, None]
+        rows.append(
+            [
+                record["name"],
+                record.get("return_mean"),
+                ci[0],
+                ci[1],
+                record.get("search_env_steps"),
+                verdicts.get(record["name"], ""),
+            ]
+        )
+    doc.paragraph(
+        "Non-learning baselines on the same evaluation seeds: uniformly random actions, the "
+        "mid-point of every control range, and the best constant action and best open-loop "
+        "schedule found by CMA-ES with the agent's env-step budget. 'agent better' needs "
+        "non-overlapping 95 % intervals."
+    )
+    doc.table(
+        ["policy", "return (mean)", "95 % low", "95 % high", "search env steps", "agent vs it"],
+        rows,
+    )
+
+
 def _training_section(run: RunData) -> Section:
     def section(doc: Document, out: Path) -> None:
         doc.heading("Training")
@@ -57,6 +97,7 @@ def _training_section(run: RunData) -> Section:
             doc.table(
                 ["evaluation", "step", "return (mean)", "std over episodes", "− baseline"], rows
             )
+        _baselines_table(doc, summary)
         doc.numbers["training"] = {
             "baseline_return": base,
             "evaluations": [
@@ -68,6 +109,8 @@ def _training_section(run: RunData) -> Section:
                 for r in run.of_kind("eval")
             ],
             "status": summary.get("status"),
+            "baselines": summary.get("baselines") or [],
+            "agent_vs_baselines": summary.get("agent_vs_baselines") or {},
             "wall_time_s": summary.get("wall_time_s"),
             "steps_per_sec": summary.get("steps_per_sec"),
         }

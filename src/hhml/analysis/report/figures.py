@@ -67,6 +67,15 @@ def plot_rewards(run: RunData, path: Path) -> str:
     base = run.of_kind("baseline")
     if base and "baseline/return_mean" in base[0]:
         ax2.axhline(base[0]["baseline/return_mean"], color="grey", ls="--", label="random actions")
+    scored = run.of_kind("baselines")
+    for name, color, label in (
+        ("midpoint", "tab:brown", "mid-point action"),
+        ("constant", "tab:red", "best constant (same budget)"),
+        ("schedule", "tab:purple", "best schedule (same budget)"),
+    ):
+        key = f"baselines/{name}/return_mean"
+        if scored and key in scored[-1]:
+            ax2.axhline(scored[-1][key], color=color, ls=":", label=label)
     ax2.set_xlabel("environment steps")
     ax2.set_ylabel("evaluation return")
     ax2.set_title("evaluation (deterministic policy)")
@@ -75,7 +84,8 @@ def plot_rewards(run: RunData, path: Path) -> str:
     return (
         "Left: mean training reward per env step and each reward term. Right: evaluation "
         "return (mean ± std over the evaluation episodes) beside the uniformly random policy "
-        "on the same seeds (dashed)."
+        "on the same seeds (dashed) and, where scored, the non-learning baselines with the "
+        "agent's env-step budget (dotted)."
     )
 
 

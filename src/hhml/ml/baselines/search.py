@@ -146,7 +146,7 @@ def search_open_loop(
     env_action: Callable[[FloatArray], FloatArray],
     population: int | None = None,
     seed: int = 0,
-    sigma: float = 0.5,
+    sigma: float = 1.0,
 ) -> SearchResult:
     """Search the best ``segments``-piece open-loop schedule with at most ``budget`` env steps.
 
@@ -167,7 +167,10 @@ def search_open_loop(
     seed
         Seeds CMA-ES and the search stream of env resets.
     sigma
-        Initial step size in action units (the search starts at the mid-point, 0).
+        Initial step size in action units: the search starts at the mid-point, 0, with
+        half the width of the ``[−1, 1]`` box (on the quickstart, 0.5 reached 30.0 and 29.9,
+        1.0 reached 35.8 and 28.8, 2.0 34.0 and 32.9 on 10 evaluation episodes with search
+        seeds 0 and 1: the default is the a-priori choice, not the best of these).
 
     Raises
     ------

@@ -150,6 +150,14 @@
     }
     const base = state.series.get("baseline/return_mean");
     if (base) traces.push(...hline(base.y[base.y.length - 1], "baseline (random actions)", "#6b7280"));
+    for (const [name, label, color] of [
+      ["midpoint", "mid-point action", "#a16207"],
+      ["constant", "best constant (same budget)", "#b91c1c"],
+      ["schedule", "best schedule (same budget)", "#7c3aed"],
+    ]) {
+      const scored = state.series.get(`baselines/${name}/return_mean`);
+      if (scored) traces.push(...hline(scored.y[scored.y.length - 1], label, color));
+    }
     if (state.series.has("reward/total")) {
       traces.push(line("reward/total", { name: "reward/total (per step, right axis)", yaxis: "y2",
         line: { color: COLORS[1], width: 1 } }));
@@ -255,6 +263,7 @@
       ["steps / s", last("time/steps_per_sec")],
       ["last eval return", last("eval/return_mean")],
       ["baseline return", last("baseline/return_mean")],
+      ["best constant return", last("baselines/constant/return_mean")],
       ["vortex density", last("vortex/density")],
     ]);
     fillList(el("summary"), info.summary || []);
