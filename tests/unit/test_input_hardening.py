@@ -10,6 +10,41 @@
   refused by name.
 * Run directories: ``--resume`` names a ``model_last.pt`` that went missing after
   checkpoints, and restarts a run killed before its first checkpoint from step 0.
+* ``env.id`` naming a module (``mod:Env-v0``) is refused before anything is imported;
+  ``hhml-analyze`` reads a run's ``config.yaml`` with the YAML limits.
+
+Every input of the hardening issue has a test; those that need a fixture of another
+module live beside it:
+
+==========================================  ==============================================
+input                                       test
+==========================================  ==============================================
+crafted ``model_last.pt`` (pickle)          test_training_checkpoint.py::
+                                            test_pickled_sub_envs_are_refused_and_never_unpickled
+YAML alias bomb, recursive alias            test_config.py::
+                                            test_alias_bomb_is_refused_with_file_and_line,
+                                            test_recursive_alias_is_a_config_error
+sizes that cannot fit in memory             test_memory_preflight.py::
+                                            test_train_refuses_a_config_that_cannot_fit
+malformed ``metrics.jsonl``                 this module
+``--only ""``, ``--json`` to a link / FIFO  this module
+zero learning rates, empty section          this module
+failed run: ``"status": "failed"``          test_training_device_native.py::
+                                            test_a_failed_run_records_failed_and_the_reason
+run killed before its first checkpoint      this module
+``model_last.pt`` missing                   this module
+snapshot after the same-step autoreset      test_training_device_native.py::test_snapshots_hold_
+                                            the_final_field_of_an_episode_not_the_reset_one
+dashboard: non-ASCII / huge numbers in URLs test_monitoring_server.py::
+                                            test_bad_numbers_in_urls_are_answered_400_or_404_...
+dashboard: bad snapshot name stops polling  test_monitoring_runs.py::
+                                            test_a_bad_snapshot_name_does_not_stop_polling
+dashboard: 50 clients for ``snapshot.png``  test_monitoring_snapshot_cache.py (one render per
+                                            key); latency in benchmarks/bench_dashboard.py
+config loader fuzzing (≥ 500 cases, slow)   test_config_fuzz.py
+==========================================  ==============================================
+
+Every test here has a time limit (a hang fails the test instead of blocking the suite).
 """
 
 from __future__ import annotations
@@ -57,6 +92,9 @@ BAD_LINES = {
     "deep-nesting": (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
 }
 CASES = pytest.mark.parametrize("bad", list(BAD_LINES))
+
+#: A hang fails the test instead of blocking the suite.
+pytestmark = pytest.mark.timeout(120)
 
 
 def good(step: int) -> bytes:
