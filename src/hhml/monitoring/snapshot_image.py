@@ -21,10 +21,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from hhml.errors import CheckpointError
+from hhml.plotting import draw_strip
 
 __all__ = ["load_snapshot", "render_snapshot_png"]
 
@@ -135,43 +135,19 @@ def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
         axes, colorbar_axes = _panel_axes(fig, strips)
         counts = [0, 0]
         for s in range(strips):
-            amplitude = np.abs(field[s]).T  # rows: v, columns: u
-            phase = np.angle(field[s]).T
             ax_amp, ax_phase = axes[s]
-            im = ax_amp.imshow(
-                amplitude, origin="lower", extent=extent, aspect="auto", cmap="viridis"
-            )
-            fig.colorbar(im, cax=colorbar_axes[s][0], label="|ψ|")
-            im = ax_phase.imshow(
-                phase,
-                origin="lower",
-                extent=extent,
-                aspect="auto",
-                cmap="twilight",
-                vmin=-np.pi,
-                vmax=np.pi,
-            )
-            fig.colorbar(im, cax=colorbar_axes[s][1], label="arg ψ")
+            positions = charges = None
             if have_vortices:
                 assert isinstance(index, torch.Tensor)
                 assert isinstance(position, torch.Tensor)
                 assert isinstance(charge, torch.Tensor)
                 mask = (index[:, 0] == env) & (index[:, 1] == s)
-                uv = position[mask].double().numpy()
-                q = charge[mask].numpy()
-                for sign, marker, colour in ((1, "^", "#d62728"), (-1, "v", "#1f77b4")):
-                    sel = q * sign > 0
-                    counts[0 if sign > 0 else 1] += int(sel.sum())
-                    for ax in (ax_amp, ax_phase):
-                        ax.scatter(
-                            uv[sel, 0],
-                            uv[sel, 1],
-                            marker=marker,
-                            s=36,
-                            c=colour,
-                            edgecolors="white",
-                            linewidths=0.6,
-                        )
+                positions, charges = position[mask].double().numpy(), charge[mask].numpy()
+            amp, phase, drawn = draw_strip(ax_amp, ax_phase, field[s], extent, positions, charges)
+            fig.colorbar(amp, cax=colorbar_axes[s][0], label="|ψ|")
+            fig.colorbar(phase, cax=colorbar_axes[s][1], label="arg ψ")
+            counts[0] += drawn[0]
+            counts[1] += drawn[1]
             label = f"strip {s}" if strips > 1 else "strip"
             ax_amp.set_ylabel(f"{label}\nv")
             ax_amp.set_title("|ψ|" if s == 0 else "", fontsize=10)

@@ -115,6 +115,16 @@ class VortexSet:
     def __len__(self) -> int:
         return int(self.charge.shape[0])
 
+    def __repr__(self) -> str:
+        """A summary (count by sign, index layout, device), never the tensors themselves."""
+        n = len(self)
+        positive = int((self.charge > 0).sum()) if n else 0
+        negative = int((self.charge < 0).sum()) if n else 0
+        return (
+            f"VortexSet({n} vortices: {positive} positive, {negative} negative; "
+            f"index [K, {int(self.index.shape[1])}], device={self.charge.device})"
+        )
+
 
 def detect_vortices(psi: Tensor, lattice: MobiusStrip | TokamakStack) -> VortexSet:
     """Find all non-zero-winding plaquettes, with sub-cell positions.
