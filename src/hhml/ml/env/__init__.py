@@ -41,6 +41,6 @@ __all__ = [
 if MOBIUS_ENV_ID not in gym.registry:
     gym.register(
         id=MOBIUS_ENV_ID,
-        entry_point="hhml.ml.env.mobius:MobiusVortexEnv",
+        entry_point="hhml.ml.env.mobius:make_mobius_env",
         vector_entry_point="hhml.ml.env.vector:MobiusVortexVecEnv",
     )

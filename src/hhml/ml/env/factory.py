@@ -1,21 +1,61 @@
-"""Building the vectorised environment a config asks for.
+"""Building the vectorised environment a config asks for, and configs from keywords.
 
-Public names: ``make_vector_env``.
+Public names: ``make_vector_env``, ``config_with``.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import gymnasium as gym
 import torch
 from gymnasium.vector import AutoresetMode
 
 from hhml.config.schema import HHmLConfig
+from hhml.config.specs import field_specs
 from hhml.errors import ConfigError
 
-__all__ = ["make_vector_env"]
+__all__ = ["config_with", "make_vector_env"]
 
 #: The gymnasium id of the Möbius vortex environment.
 MOBIUS_ENV_ID = "hhml/MobiusVortex-v0"
+
+
+def config_with(cfg: HHmLConfig, overrides: Mapping[str, Any]) -> HHmLConfig:
+    """``cfg`` with keyword overrides, as ``gym.make("hhml/MobiusVortex-v0", **overrides)``
+    passes them: a dotted key (``"lattice.nu": 64``) sets that key; a bare name
+    (``task="lifetime"``, ``horizon=100``) sets the key of that name in the ``env``
+    section, or in the one other section that has it.
+
+    Raises
+    ------
+    ConfigError
+        An unknown or ambiguous name, or a value the key's spec refuses (the message
+        names the key and what is valid).
+    """
+    sections = HHmLConfig.section_types()
+    changes: dict[str, dict[str, Any]] = {}
+    for name, value in overrides.items():
+        if "." in name:
+            section, key = name.split(".", 1)
+            if section not in sections or key not in field_specs(sections[section]):
+                raise ConfigError(f"unknown config key {name!r} in the env's keyword arguments")
+        else:
+            owners = [s for s, t in sections.items() if name in field_specs(t)]
+            if "env" in owners:
+                owners = ["env"]
+            if len(owners) != 1:
+                what = "unknown" if not owners else f"ambiguous ({', '.join(owners)})"
+                raise ConfigError(
+                    f"keyword {name!r} is {what}: pass a section key such as 'env.task', "
+                    "as **{'lattice.nu': 64}"
+                )
+            section, key = owners[0], name
+        changes.setdefault(section, {})[key] = value
+    updated = {s: getattr(cfg, s).replace(**keys) for s, keys in changes.items()}
+    return dataclasses.replace(cfg, **updated)
 
 
 def make_vector_env(

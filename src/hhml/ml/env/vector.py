@@ -25,6 +25,7 @@ from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
 from hhml.ml.env.controls import NUM_CONTROLS
 from hhml.ml.env.core import OBS_BOUND, MobiusVortexCore, default_env_config
+from hhml.ml.env.factory import config_with
 
 __all__ = ["MobiusVortexVecEnv", "check_actions", "combined_seed", "to_numpy_info"]
 
@@ -91,6 +92,13 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
     seed
         Seeds the generators at construction, so that a first ``reset()`` without
         a seed is reproducible (``reset(seed=...)`` re-seeds).
+    max_episode_steps
+        Accepted from ``gym.make_vec`` when it equals ``env.horizon`` (the env truncates
+        there itself); another value is refused.
+    **overrides
+        Config overrides by keyword (:func:`~hhml.ml.env.factory.config_with`), as
+        ``gym.make_vec("hhml/MobiusVortex-v0", num_envs=8, task="persistence")``
+        passes them.
     """
 
     metadata = {  # noqa: RUF012 (gymnasium API)
@@ -104,8 +112,17 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
         num_envs: int = 1,
         device: torch.device | str = "cpu",
         seed: int | None = None,
+        max_episode_steps: int | None = None,
+        **overrides: Any,
     ) -> None:
         cfg = default_env_config() if config is None else config
+        cfg = config_with(cfg, overrides)
+        if max_episode_steps is not None and max_episode_steps != cfg.env.horizon:
+            raise ConfigError(
+                f"max_episode_steps = {max_episode_steps} disagrees with env.horizon = "
+                f"{cfg.env.horizon}: the batched env truncates at its horizon; pass "
+                f"max_episode_steps={cfg.env.horizon} or leave it out"
+            )
         self.core = MobiusVortexCore(cfg, num_envs, device)
         if seed is not None:
             self.core.seed(seed)
