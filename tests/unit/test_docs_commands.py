@@ -24,7 +24,8 @@ DOCUMENTS = sorted(
         *(ROOT / "examples").rglob("*.md"),
     ]
 )
-_COMMAND = re.compile(r"\b(hhml-(?:train|analyze|monitor|validate))\b([^`|\n]*)")
+_TOOLS = "|".join(sorted(name.removeprefix("hhml-") for name in console_scripts()))
+_COMMAND = re.compile(rf"\b(hhml-(?:{_TOOLS}))\b([^`|\n]*)")
 _FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 
 
