@@ -6,16 +6,23 @@ corrupted or malformed files) — reported in one line, nothing written.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from hhml import __version__
+from hhml.cli.common import (
+    CONTEXT_SETTINGS,
+    EXIT_USAGE,
+    common_options,
+    exit_codes_epilog,
+    fail,
+    show_progress,
+    stderr_is_terminal,
+)
 from hhml.errors import HHmLError
 
-EXIT_USAGE = 2
+__all__ = ["EXIT_USAGE", "main"]
 
 _HELP = """Analyse a run directory, a training checkpoint (model_*.pt) or a field snapshot
 (snapshots/step_*.pt) and write a report.
@@ -30,23 +37,25 @@ randomness on the same strip), field correlations and spectra, and parameter–o
 correlations with autocorrelation-aware p-values. Inputs are only read: the run
 directory is never modified, and checkpoints written on CUDA load on the CPU.
 
+A progress bar over the report sections is shown on a terminal only (never in a
+log file or pipe); --no-progress or -q turn it off.
+
 \b
 Examples:
   hhml-analyze results/runs/20261124-101500
   hhml-analyze results/runs/quickstart --out results/analysis/qs --format html
   hhml-analyze results/runs/a --compare results/runs/b results/runs/c
   hhml-analyze results/runs/a/model_last.pt --dark-matter
-
-Exit codes: 0 report written, 2 invalid invocation or unreadable input.
 """
+
+_EPILOG = exit_codes_epilog({0: "report written", 2: "invalid invocation or unreadable input"})
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"hhml-analyze: error: {' '.join(str(message).split())}", err=True)
-    sys.exit(EXIT_USAGE)
+    fail("hhml-analyze", message, EXIT_USAGE)
 
 
-@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(help=_HELP, epilog=_EPILOG, context_settings=CONTEXT_SETTINGS)
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "--out",
@@ -74,24 +83,22 @@ def _fail(message: str) -> NoReturn:
     help="Also run the ensemble-branch ('pruning residue') analysis on the last snapshot "
     "(docs/dark_matter.md; an analysis of the model, not a cosmological claim).",
 )
-@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-@click.version_option(__version__, prog_name="hhml-analyze")
+@common_options("hhml-analyze")
 def main(
     source: Path,
     out_dir: Path | None,
     fmt: str,
     compare: tuple[Path, ...],
     dark_matter: bool,
-    no_progress: bool,
 ) -> None:
     """Entry point of ``hhml-analyze`` (see ``--help``)."""
     from hhml.analysis.report import build_report, write_report
 
     out = out_dir if out_dir is not None else Path("results") / "analysis" / source.name
+    # build_report's bar is tqdm, which writes carriage returns: on a terminal only.
+    progress = show_progress() and stderr_is_terminal()
     try:
-        doc = build_report(
-            source, out, compare=compare, dark_matter=dark_matter, progress=not no_progress
-        )
+        doc = build_report(source, out, compare=compare, dark_matter=dark_matter, progress=progress)
         written = write_report(doc, out, [fmt])
     except HHmLError as exc:
         _fail(str(exc))

@@ -7,17 +7,25 @@ nothing written).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from hhml import __version__
+from hhml.cli.common import (
+    CONTEXT_SETTINGS,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    common_options,
+    exit_codes_epilog,
+    fail,
+    say,
+    show_progress,
+)
 from hhml.errors import HHmLError
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_ERROR", "EXIT_USAGE", "format_table", "main"]
+
 _PROG = "hhml-baselines"
 
 _HELP = """Score the non-learning baselines of a training config on the trainer's own
@@ -36,7 +44,8 @@ Each line gives the mean return, its 95 % Student-t interval, and the env steps 
 search took. A trained agent has learned something only where it beats all four.
 
 CONFIG is a YAML file (as for hhml-train); OVERRIDES are section.key=value or
-group=name, e.g. training.eval_episodes=10.
+group=name, e.g. training.eval_episodes=10. The name of each baseline is printed on
+stderr when its search starts; --no-progress or -q (only the table) turn that off.
 
 \b
 Examples:
@@ -44,14 +53,15 @@ Examples:
   hhml-baselines configs/experiment/quickstart.yaml training.eval_episodes=10 \\
       --json results/baselines/quickstart.json
   hhml-baselines configs/experiment/quickstart.yaml --only midpoint,constant --budget 2000
-
-Exit codes: 0 done, 1 error while running, 2 invalid invocation or config.
 """
+
+_EPILOG = exit_codes_epilog(
+    {0: "done", 1: "error while running", 2: "invalid invocation or config"}
+)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"{_PROG}: error: {' '.join(str(message).split())}", err=True)
-    sys.exit(code)
+    fail(_PROG, message, code)
 
 
 def format_table(results: list[Any]) -> str:
@@ -67,7 +77,7 @@ def format_table(results: list[Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(help=_HELP, epilog=_EPILOG, context_settings=CONTEXT_SETTINGS)
 @click.argument("config", type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1)
 @click.option(
@@ -78,8 +88,7 @@ def format_table(results: list[Any]) -> str:
 @click.option("--seed", type=int, default=None, help="Seed of the searches [training.seed].")
 @click.option("--only", default=None, help="Comma-separated subset, e.g. midpoint,constant.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the table.")
-@click.version_option(__version__, prog_name=_PROG)
+@common_options(_PROG)
 def main(
     config: Path,
     overrides: tuple[str, ...],
@@ -89,8 +98,8 @@ def main(
     seed: int | None,
     only: str | None,
     json_path: Path | None,
-    quiet: bool,
 ) -> None:
+    """Entry point of ``hhml-baselines`` (see ``--help``)."""
     from hhml.config import load_config
     from hhml.ml.baselines import BASELINES, run_baselines
     from hhml.utils.atomic_io import atomic_write_text
@@ -107,8 +116,8 @@ def main(
     except HHmLError as exc:
         _fail(str(exc))
 
-    def say(line: str) -> None:
-        if not quiet:
+    def announce(line: str) -> None:
+        if show_progress():
             click.echo(line, err=True)
 
     try:
@@ -119,7 +128,7 @@ def main(
             segments=segments,
             population=population,
             seed=seed,
-            progress=say,
+            progress=announce,
         )
     except HHmLError as exc:
         _fail(str(exc))
@@ -135,4 +144,4 @@ def main(
             "baselines": [r.to_dict() for r in results],
         }
         atomic_write_text(json_path, json.dumps(payload, indent=2) + "\n")
-        say(f"wrote {json_path}")
+        say(f"wrote {json_path}", err=True)

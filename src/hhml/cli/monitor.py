@@ -7,16 +7,22 @@ a run directory, an address that cannot be bound) — reported in one line.
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from hhml import __version__
+from hhml.cli.common import (
+    CONTEXT_SETTINGS,
+    EXIT_USAGE,
+    common_options,
+    exit_codes_epilog,
+    fail,
+    say,
+)
 from hhml.errors import HHmLError
 
-EXIT_USAGE = 2
+__all__ = ["EXIT_USAGE", "main", "warn_if_exposed"]
 
 _HELP = """Serve a live web dashboard over one or more run directories.
 
@@ -31,22 +37,21 @@ within about --poll-interval seconds of a metrics line being written.
 
 It listens on 127.0.0.1 (this machine only) unless --host says otherwise; the
 dashboard has no authentication, so a warning is printed for any other address.
-Stop it with Ctrl-C.
+Stop it with Ctrl-C. The line with the address is printed even with -q;
+--no-progress is accepted (the dashboard shows no progress bar).
 
 \b
 Examples:
   hhml-monitor results/runs/quickstart
   hhml-monitor results/runs --port 8080
   hhml-monitor run-a run-b --host 0.0.0.0      (reachable from the network)
-
-Exit codes: 0 stopped, 2 invalid invocation.
 """
+
+_EPILOG = exit_codes_epilog({0: "stopped (Ctrl-C / SIGTERM)", 2: "invalid invocation"})
 
 
 def _fail(message: str) -> NoReturn:
-    first = " ".join(str(message).split("\n"))
-    click.echo(f"hhml-monitor: error: {first}", err=True)
-    sys.exit(EXIT_USAGE)
+    fail("hhml-monitor", message, EXIT_USAGE)
 
 
 def warn_if_exposed(host: str, prog: str) -> None:
@@ -61,7 +66,7 @@ def warn_if_exposed(host: str, prog: str) -> None:
         )
 
 
-@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(help=_HELP, epilog=_EPILOG, context_settings=CONTEXT_SETTINGS)
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--host",
@@ -86,7 +91,7 @@ def warn_if_exposed(host: str, prog: str) -> None:
     type=click.IntRange(10, 1_000_000),
     help="Most metrics lines kept per run and sent to a new browser (the newest).",
 )
-@click.version_option(__version__, prog_name="hhml-monitor")
+@common_options("hhml-monitor")
 def main(
     run_dirs: tuple[Path, ...], host: str, port: int, poll_interval: float, history: int
 ) -> None:
@@ -104,7 +109,7 @@ def main(
     # uvicorn re-raises the captured SIGINT once it has shut down.
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    click.echo("hhml-monitor: stopped")
+    say("hhml-monitor: stopped")
 
 
 if __name__ == "__main__":  # pragma: no cover

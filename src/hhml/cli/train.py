@@ -16,35 +16,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-import torch
 
-from hhml import __version__
-from hhml.config.loader import config_to_dict, load_config, save_config
-from hhml.config.memory import check_memory
-from hhml.config.schema import HHmLConfig
+from hhml.cli.common import (
+    CONTEXT_SETTINGS,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    common_options,
+    exit_codes_epilog,
+    fail,
+    say,
+    show_progress,
+    verbosity_flags,
+)
 from hhml.errors import ConfigError, HHmLError
-from hhml.ml.training import RESUMABLE_KEYS, Trainer, TrainResult
-from hhml.ml.training.distributed import (
-    SINGLE_PROCESS,
-    DistContext,
-    context_from_env,
-    init_distributed,
-    rank_device,
-    shutdown_distributed,
-)
-from hhml.ml.training.run_dir import (
-    RunDirectory,
-    clear_unstarted_run,
-    open_run_dir,
-    unstarted_run,
-)
 
+# torch and the training code are imported inside the functions: --help stays fast.
 if TYPE_CHECKING:
+    from hhml.config.schema import HHmLConfig
+    from hhml.ml.training import TrainResult
+    from hhml.ml.training.distributed import DistContext
+    from hhml.ml.training.run_dir import RunDirectory
     from hhml.monitoring.server import DashboardServer
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "main", "summary_table"]
+
+#: ``hhml.ml.training.RESUMABLE_KEYS``, spelled out for --help without importing torch
+#: (a test checks that both agree).
+_RESUMABLE_KEYS_HELP = (
+    "training.total_steps",
+    "training.device",
+    "training.progress_bar",
+    "training.tensorboard",
+)
 
 _HELP = f"""Train an RL agent on an HHmL environment and write a run directory.
 
@@ -92,10 +96,15 @@ sweep is run again; with --nproc N the trials are spread over N processes.
 
 Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits
 with code 130; resume with --resume RUN_DIR. On resume only
-{", ".join(RESUMABLE_KEYS)} may be overridden. A run killed before its first
+{", ".join(_RESUMABLE_KEYS_HELP)} may be overridden. A run killed before its first
 checkpoint (no model_last.pt) is restarted from step 0 by --resume, after saying
 so: its config.yaml stays, the files of its first steps (metrics.jsonl,
 metrics.json, model_best.pt, tensorboard/, snapshots/) are removed.
+
+The progress of a run is a bar on a terminal and, in a log file or pipe, a line
+every 30 s (step, steps/s, time left, reward); --no-progress (or the config key
+training.progress_bar=false) turns it off. -q prints only the summary table,
+warnings and errors; -v adds the debug log of the hhml library.
 
 \b
 Examples:
@@ -105,10 +114,16 @@ Examples:
   hhml-train --resume results/runs/sac-s3 training.total_steps=100000
   hhml-train --config configs/experiment/quickstart.yaml --nproc 2 --run-dir results/runs/ddp
   hhml-train --sweep configs/sweep/quickstart_seeds.yaml --nproc 2
-
-Exit codes: 0 finished, 1 error during training, 2 invalid invocation (nothing
-written), 130 interrupted (checkpoint written).
 """
+
+_EPILOG = exit_codes_epilog(
+    {
+        0: "finished",
+        1: "error during training",
+        2: "invalid invocation (nothing written)",
+        130: "interrupted (checkpoint written)",
+    }
+)
 
 
 _PROG = "hhml-train"
@@ -117,9 +132,7 @@ _SWEEP_TIMEOUT_S = 7 * 24 * 3600.0
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    first = " ".join(str(message).split("\n"))
-    click.echo(f"{_PROG}: error: {first}", err=True)
-    sys.exit(code)
+    fail(_PROG, message, code)
 
 
 def _format_eval(value: float | None, step: int | None, baseline: float | None) -> str:
@@ -190,11 +203,11 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
         click.echo(f"hhml-train: warning: dashboard not started: {exc}", err=True)
         return None
     warn_if_exposed(host, "hhml-train")
-    click.echo(f"dashboard: {url}")
+    click.echo(f"dashboard: {url}")  # also with -q: the address is what --dashboard asked for
     return server
 
 
-@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(help=_HELP, epilog=_EPILOG, context_settings=CONTEXT_SETTINGS)
 @click.argument("overrides", nargs=-1, metavar="[OVERRIDES]...")
 @click.option(
     "--config",
@@ -252,7 +265,7 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
     help="Train one agent with this many processes (torch.distributed: gloo on CPU, "
     "NCCL on CUDA with one GPU each); rank 0 writes the run directory.",
 )
-@click.version_option(__version__, prog_name="hhml-train")
+@common_options("hhml-train")
 def main(
     overrides: tuple[str, ...],
     config_path: Path | None,
@@ -268,7 +281,14 @@ def main(
 ) -> None:
     """Entry point of ``hhml-train``."""
     global _PROG
+    from hhml.config.loader import load_config
+    from hhml.ml.training import Trainer
+    from hhml.ml.training.distributed import context_from_env, shutdown_distributed
+    from hhml.ml.training.run_dir import open_run_dir, unstarted_run
+
     extra = list(overrides)
+    if not show_progress():  # --no-progress or -q; the config key works as well
+        extra.append("training.progress_bar=false")
     if device is not None:
         extra.append(f"training.device={device}")
     if seed is not None:
@@ -343,7 +363,7 @@ def main(
     if resume_dir is not None:
         action = "restarted run directory" if restarted else "resuming"
     if ctx.is_main:
-        click.echo(f"{action}: {trainer.run.root} (step {trainer.state.step})")
+        say(f"{action}: {trainer.run.root} (step {trainer.state.step})")
     server = None
     if dashboard_socket is not None:
         server = _start_dashboard(trainer.run.root, dashboard_host, dashboard_socket)
@@ -366,7 +386,7 @@ def main(
         shutdown_distributed()
         if server is not None:
             server.stop()
-            click.echo(f"dashboard stopped; browse the run with: hhml-monitor {trainer.run.root}")
+            say(f"dashboard stopped; browse the run with: hhml-monitor {trainer.run.root}")
     if not ctx.is_main:
         return
     click.echo(summary_table(result))
@@ -387,6 +407,9 @@ def _preflight(cfg: HHmLConfig, processes: int) -> None:
     DeviceError
         ``training.device`` is unavailable.
     """
+    from hhml.config.memory import check_memory
+    from hhml.ml.training.distributed import SINGLE_PROCESS, rank_device
+
     device = rank_device(cfg.training.device, SINGLE_PROCESS)
     check_memory(cfg, device, processes=processes if device.type == "cpu" else 1)
 
@@ -405,6 +428,10 @@ def _restart(run: RunDirectory, extra: list[str], processes: int) -> HHmLConfig:
     CheckpointError
         The directory holds foreign files, or a file cannot be removed.
     """
+    from hhml.config.loader import config_to_dict, load_config, save_config
+    from hhml.ml.training import RESUMABLE_KEYS
+    from hhml.ml.training.run_dir import clear_unstarted_run
+
     stored = load_config(run.config)
     cfg = load_config(run.config, extra)
     before, after = config_to_dict(stored), config_to_dict(cfg)
@@ -434,6 +461,9 @@ def _restart(run: RunDirectory, extra: list[str], processes: int) -> HHmLConfig:
 
 def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
     """Validate every trial of a sweep, then run it (in ``nproc`` processes if > 1)."""
+    import torch
+
+    from hhml.ml.training.distributed import init_distributed, rank_device, shutdown_distributed
     from hhml.ml.training.launch import launch_local
     from hhml.ml.training.sweep import format_summary, load_sweep, run_sweep, summarise_trials
 
@@ -449,9 +479,11 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
     except HHmLError as exc:
         _fail(str(exc))
     if not ctx.enabled and nproc > 1:
-        click.echo(f"sweep {spec.name}: {len(spec.trials)} trials on {nproc} ranks", err=True)
+        say(f"sweep {spec.name}: {len(spec.trials)} trials on {nproc} ranks", err=True)
         try:
-            launch_local(nproc, "hhml.cli.train", ["--sweep", str(path), *extra])
+            launch_local(
+                nproc, "hhml.cli.train", ["--sweep", str(path), *verbosity_flags(), *extra]
+            )
         except HHmLError as exc:
             _fail(f"sweep failed: {exc}", getattr(exc, "exit_code", EXIT_ERROR))
         return
@@ -464,11 +496,11 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
         except HHmLError as exc:
             _fail(str(exc))
     else:
-        click.echo(f"sweep {spec.name}: {len(spec.trials)} trials in {spec.root}")
+        say(f"sweep {spec.name}: {len(spec.trials)} trials in {spec.root}")
 
     def announce(message: str) -> None:
         prefix = f"[rank {ctx.rank}] " if ctx.enabled else ""
-        click.echo(prefix + message, err=True)
+        say(prefix + message, err=True)
 
     try:
         rows = run_sweep(spec, ctx, announce)
@@ -483,13 +515,17 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
         shutdown_distributed()
     if rows is not None:
         click.echo(format_summary(spec.name, rows, summarise_trials(rows)))
-        click.echo(f"summary: {spec.root / 'sweep_summary.md'} (and sweep_summary.json)")
+        say(f"summary: {spec.root / 'sweep_summary.md'} (and sweep_summary.json)")
         if any(r["status"] != "completed" for r in rows):
             sys.exit(EXIT_INTERRUPTED)
 
 
 def _check_gpus(device_spec: str, nproc: int) -> None:
     """Fail before launching if CUDA ranks would lack a GPU each."""
+    import torch
+
+    from hhml.ml.training.distributed import SINGLE_PROCESS, rank_device
+
     device = rank_device(device_spec, SINGLE_PROCESS)
     if device.type == "cuda" and torch.cuda.device_count() < nproc:
         _fail(
@@ -505,6 +541,8 @@ def _nproc_flag(ctx: DistContext) -> str:
 
 def _join(ctx: DistContext, device_spec: str) -> None:
     """Join the process group of a distributed run (no-op for a single process)."""
+    from hhml.ml.training.distributed import init_distributed, rank_device
+
     if ctx.enabled:
         init_distributed(ctx, rank_device(device_spec, ctx))
 
@@ -518,8 +556,9 @@ def _launch_ranks(
     dashboard: bool,
 ) -> None:
     """Validate what can be checked here, then start ``nproc`` ranks of this command."""
+    from hhml.config.loader import load_config
     from hhml.ml.training.launch import launch_local
-    from hhml.ml.training.run_dir import plan_run_dir
+    from hhml.ml.training.run_dir import open_run_dir, plan_run_dir, unstarted_run
 
     if dashboard:
         _fail("--dashboard cannot be combined with --nproc; watch the run with hhml-monitor")
@@ -553,9 +592,9 @@ def _launch_ranks(
             args += ["--run-dir", str(planned)]
     except HHmLError as exc:
         _fail(str(exc))
-    click.echo(f"starting {nproc} ranks (torch.distributed elastic launcher)", err=True)
+    say(f"starting {nproc} ranks (torch.distributed elastic launcher)", err=True)
     try:
-        launch_local(nproc, "hhml.cli.train", [*args, *extra])
+        launch_local(nproc, "hhml.cli.train", [*args, *verbosity_flags(), *extra])
     except HHmLError as exc:
         code = getattr(exc, "exit_code", EXIT_ERROR)
         _fail(str(exc) if code == EXIT_INTERRUPTED else f"distributed run failed: {exc}", code)

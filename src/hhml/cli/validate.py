@@ -11,17 +11,60 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hhml import __version__
+from hhml.cli.common import (
+    CONTEXT_SETTINGS,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    common_options,
+    exit_codes_epilog,
+    fail,
+    say,
+    verbosity,
+)
 from hhml.errors import HHmLError
-from hhml.utils import resolve_device
-from hhml.utils.atomic_io import atomic_write_text, resolve_write_target
-from hhml.validation import CHECKS, CheckResult
-from hhml.validation.checks import GROUPS, expand_names, run_checks
 
-_CHECK_LIST = "\n".join(f"  {group}: " + ", ".join(members) for group, members in GROUPS.items())
+# The checks (torch, scipy) are imported inside the functions: --help stays fast.
+if TYPE_CHECKING:
+    from hhml.validation import CheckResult
+
+__all__ = ["main"]
+
+_PROG = "hhml-validate"
+#: The groups of ``hhml.validation.checks.GROUPS``, named in --help without importing
+#: the checks (a test checks that both agree).
+_GROUP_NAMES = ("physics", "tensor-networks", "gft")
+
+_HELP = f"""Run HHmL's physics validation checks. Each check compares a measured number
+with an independent reference (analytic result or separate implementation) and prints
+the measured value, the reference, the criterion and PASS/FAIL as it finishes.
+
+--only takes check or group names; the groups are {", ".join(_GROUP_NAMES)}, and
+--list prints every check of each group with its description.
+
+-q prints only the failed checks and the 'N/M checks passed' line; -v adds the debug
+log of the hhml library. There is no progress bar (each check prints its row when it
+finishes), so --no-progress changes nothing.
+
+\b
+Examples:
+  hhml-validate --quick
+  hhml-validate --list
+  hhml-validate --quick --only physics --json results/validation.json
+"""
+
+_EPILOG = exit_codes_epilog(
+    {
+        0: "every selected check passed",
+        1: "a check failed or could not run",
+        2: "invalid invocation (unknown check, unavailable device, unusable --json path)",
+    }
+)
 
 
 def _parse_only(only: tuple[str, ...]) -> list[str] | None:
@@ -33,6 +76,8 @@ def _parse_only(only: tuple[str, ...]) -> list[str] | None:
         A value names no check at all (``--only ""``, ``--only ",,"``) or an unknown
         check or group; the message lists the valid names.
     """
+    from hhml.validation.checks import CHECKS, GROUPS, expand_names
+
     if not only:
         return None
     names = [n.strip() for item in only for n in item.split(",") if n.strip()]
@@ -57,14 +102,7 @@ def _row(r: CheckResult, seconds: float) -> str:
     )
 
 
-@click.command(
-    help=(
-        "Run HHmL's physics validation checks. Each check compares a measured number with an "
-        "independent reference (analytic result or separate implementation) and prints the "
-        "measured value, the reference, the criterion and PASS/FAIL. --only takes check or "
-        "group names.\n\nGroups and their checks:\n\n" + _CHECK_LIST.replace("\n", "\n\n")
-    )
-)
+@click.command(help=_HELP, epilog=_EPILOG, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--quick", is_flag=True, help="Smaller lattices (seconds instead of minutes); for CI."
 )
@@ -88,11 +126,15 @@ def _row(r: CheckResult, seconds: float) -> str:
     help="auto | cpu | cuda | cuda:N — where the simulations run.",
 )
 @click.option("--list", "list_only", is_flag=True, help="List the check names and exit.")
-@click.version_option(__version__, prog_name="hhml-validate")
+@common_options(_PROG)
 def main(
     quick: bool, only: tuple[str, ...], json_path: Path | None, device: str, list_only: bool
 ) -> None:
     """Entry point of ``hhml-validate``."""
+    from hhml.utils import resolve_device
+    from hhml.utils.atomic_io import atomic_write_text, resolve_write_target
+    from hhml.validation.checks import CHECKS, GROUPS, run_checks
+
     if list_only:
         for group, members in GROUPS.items():
             click.echo(f"[{group}]")
@@ -104,41 +146,41 @@ def main(
     try:
         dev = resolve_device(device)
     except HHmLError as exc:
-        raise click.UsageError(str(exc)) from exc
+        fail(_PROG, f"--device {device}: {exc}", EXIT_USAGE)
     if json_path is not None:
         if not json_path.parent.exists():
-            raise click.UsageError(
-                f"--json {json_path}: directory {json_path.parent} does not exist"
-            )
+            fail(_PROG, f"--json {json_path}: directory {json_path.parent} does not exist")
         try:
             resolve_write_target(json_path)
         except (HHmLError, OSError) as exc:
-            raise click.UsageError(f"--json {json_path}: {exc}") from None
+            fail(_PROG, f"--json {json_path}: {exc}")
     results: list[dict[str, object]] = []
     failed = 0
-    click.echo(f"hhml-validate {__version__} ({'quick' if quick else 'full'}, device {dev})")
+    say(f"hhml-validate {__version__} ({'quick' if quick else 'full'}, device {dev})")
     for name in names or list(CHECKS):
         start = time.perf_counter()
         try:
             (result,) = run_checks([name], quick=quick, device=dev)
         except HHmLError as exc:
             click.echo(f"ERROR {name}: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_ERROR)
         elapsed = time.perf_counter() - start
         failed += not result.passed
-        click.echo(_row(result, elapsed))
+        if not result.passed or verbosity() >= 0:
+            click.echo(_row(result, elapsed))
         results.append({**result.as_dict(), "seconds": elapsed})
     total = len(results)
-    click.echo(f"\n{total - failed}/{total} checks passed")
+    if verbosity() >= 0:
+        click.echo()
+    click.echo(f"{total - failed}/{total} checks passed")
     if json_path is not None:
         payload = {"version": __version__, "quick": quick, "device": str(dev), "checks": results}
         try:
             atomic_write_text(json_path, json.dumps(payload, indent=2, default=float) + "\n")
         except (HHmLError, OSError) as exc:
-            click.echo(f"Error: --json {json_path}: {exc}", err=True)
-            sys.exit(2)
-        click.echo(f"wrote {json_path}")
-    sys.exit(1 if failed else 0)
+            fail(_PROG, f"--json {json_path}: {exc}")
+        say(f"wrote {json_path}")
+    sys.exit(EXIT_ERROR if failed else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover
