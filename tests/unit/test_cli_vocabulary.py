@@ -20,7 +20,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hhml import __version__
-from hhml.cli import analyze, baselines, common, monitor, train, validate
+from hhml.cli import (
+    analyze,
+    baselines,
+    common,
+    evaluate,
+    monitor,
+    optimize,
+    train,
+    validate,
+)
 from hhml.errors import ConfigError
 from hhml.ml.training.metrics import ProgressBar
 
@@ -30,6 +39,8 @@ COMMANDS: dict[str, Any] = {
     "hhml-validate": validate,
     "hhml-monitor": monitor,
     "hhml-baselines": baselines,
+    "hhml-evaluate": evaluate,
+    "hhml-optimize": optimize,
 }
 PROGS = sorted(COMMANDS)
 
@@ -67,6 +78,8 @@ def usage_args(prog: str, tmp_path: Path) -> list[str]:
         "hhml-validate": ["--only", "null-model", "--json", str(tmp_path / "no" / "x.json")],
         "hhml-monitor": [str(tmp_path / "absent")],
         "hhml-baselines": [str(config), "--only", ","],
+        "hhml-evaluate": [str(tmp_path / "absent")],
+        "hhml-optimize": [str(tmp_path / "absent.yaml"), "--trials", "1"],
     }[prog]
 
 

@@ -129,3 +129,45 @@ def test_cli_sweep_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         assert bad.exit_code == 2
         assert "trial 000_algorithm-td3_seed-0" in bad.output and "nonsense" in bad.output
         assert not Path("results").exists()  # validated before any trial starts
+
+
+def test_trial_killed_before_its_first_checkpoint_does_not_block_the_sweep(
+    tmp_path: Path,
+) -> None:
+    """A trial directory without model_last.pt (killed before its first checkpoint) is
+    restarted from step 0, also when its config.yaml came from an older sweep file."""
+    import dataclasses
+    import json
+
+    from hhml.config.loader import dump_config
+    from hhml.ml.training.sweep import run_sweep
+
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "env: {id: Pendulum-v1}\n"
+        "agent: {hidden_size: 16, learning_starts: 50, batch_size: 16, buffer_size: 1000}\n"
+        "training: {total_steps: 200, eval_every: 100, eval_episodes: 1, log_every: 50,\n"
+        "  checkpoint_every: 100, device: cpu, progress_bar: false, tensorboard: false,\n"
+        f"  torch_threads: 1, baselines: none, run_root: {tmp_path / 'runs'}}}\n"
+    )
+    path = _write(tmp_path, f"name: s\nconfig: {base}\nseeds: [0, 1]\n")
+    spec = load_sweep(path)
+    first, second = (spec.root / t.name for t in spec.trials)
+    # trial 0: killed after a few records, before model_last.pt
+    first.mkdir(parents=True)
+    (first / "config.yaml").write_text(dump_config(spec.trials[0].cfg))
+    (first / "metrics.jsonl").write_text('{"kind": "train", "step": 50}\n')
+    (first / "metrics.json").write_text('{"status": "running", "step": 0}\n')
+    # trial 1: its config.yaml is from an older version of the sweep file
+    second.mkdir(parents=True)
+    cfg = spec.trials[1].cfg
+    older = dataclasses.replace(cfg, training=cfg.training.replace(total_steps=100))
+    (second / "config.yaml").write_text(dump_config(older))
+    rows = run_sweep(spec)
+    assert rows is not None
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    for run_dir, trial in zip((first, second), spec.trials, strict=True):
+        assert (run_dir / "model_last.pt").is_file()
+        assert (run_dir / "config.yaml").read_text() == dump_config(trial.cfg)
+        steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").open()]
+        assert steps[0] == 0 and steps == sorted(steps)  # restarted from step 0

@@ -14,11 +14,13 @@ ordinary run directory ``<run_root>/<name>/<trial>`` written by
 :class:`~hhml.ml.training.Trainer`; every trial config is composed and validated
 before the first one starts. Re-running a sweep skips completed trials and
 resumes interrupted ones (from their ``model_last.pt``), so a sweep can be
-stopped and continued. With several ranks (``hhml-train --sweep F --nproc N``)
-trial ``i`` runs on rank ``i mod N``; rank 0 gathers the rows and writes
-``sweep_summary.json`` and ``sweep_summary.md`` next to the trials: one row per
-trial and, per grid point, the mean, sample standard deviation and standard error
-of the final and best evaluation returns over the seeds.
+stopped and continued; a trial killed before its first checkpoint (a directory
+without ``model_last.pt``) restarts from step 0 instead of blocking the sweep.
+With several ranks (``hhml-train --sweep F --nproc N``) trial ``i`` runs on rank
+``i mod N``; rank 0 gathers the rows and writes ``sweep_summary.json`` and
+``sweep_summary.md`` next to the trials: one row per trial and, per grid point, the
+mean, sample standard deviation and standard error of the final and best evaluation
+returns over the seeds.
 
 Public names: ``SweepSpec``, ``Trial``, ``load_sweep``, ``run_sweep``,
 ``summarise_trials``, ``format_summary``.
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hhml.config.loader import load_config
+from hhml.config.loader import dump_config, load_config
 from hhml.config.schema import HHmLConfig
 from hhml.config.yaml_io import read_yaml_file
 from hhml.errors import ConfigError
@@ -247,6 +249,27 @@ def _read_summary(run_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _restart_unstarted(trial: Trial, run_dir: Path) -> None:
+    """Clear a trial directory that stopped before its first checkpoint (no
+    ``model_last.pt``, no sign that one was written), so the trial restarts from step 0.
+
+    What the killed run wrote besides ``config.yaml`` is removed
+    (:func:`~hhml.ml.training.run_dir.clear_unstarted_run`); its ``config.yaml`` is
+    replaced by the trial's own if they differ (the sweep file changed), since nothing of
+    that run survives. A directory whose checkpoint went missing after checkpoints were
+    written is left alone (:meth:`Trainer.create` then refuses it, naming the directory);
+    one holding files a run does not write raises a CheckpointError naming them.
+    """
+    from hhml.ml.training.run_dir import clear_unstarted_run, unstarted_run
+
+    run = unstarted_run(run_dir)
+    if run is None:
+        return
+    clear_unstarted_run(run)
+    if run.config.read_text(encoding="utf-8") != dump_config(trial.cfg):
+        run.config.unlink()
+
+
 def _run_trial(trial: Trial, run_dir: Path) -> dict[str, Any]:
     """Run (or resume, or skip) one trial; its ``metrics.json`` summary."""
     from hhml.ml.training.trainer import Trainer
@@ -257,6 +280,7 @@ def _run_trial(trial: Trial, run_dir: Path) -> dict[str, Any]:
     if (run_dir / "model_last.pt").is_file():
         trainer = Trainer.resume(run_dir, [f"training.device={trial.cfg.training.device}"])
     else:
+        _restart_unstarted(trial, run_dir)
         trainer = Trainer.create(trial.cfg, run_dir=run_dir)
     try:
         return trainer.train().summary
