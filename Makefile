@@ -70,6 +70,7 @@ $(DOCS_STAMP): $(STAMP)
 
 docs: $(DOCS_STAMP) ## Build the MkDocs site strictly into site/ (parameter table checked first)
 	$(VPY) docs/gen_parameters.py --check
+	$(VPY) docs/gen_config_reference.py --check
 	NO_MKDOCS_2_WARNING=1 $(VBIN)/mkdocs build --strict
 
 docs-serve: $(DOCS_STAMP) ## Serve the docs at http://127.0.0.1:8000 with live reload

@@ -293,3 +293,24 @@ def test_no_lattice_is_built_from_lattice_config_fields_by_hand() -> None:
                 ):
                     offenders.add(str(path.relative_to(REPO)))
     assert offenders <= PENDING_LATTICE_BUILDERS, sorted(offenders - PENDING_LATTICE_BUILDERS)
+
+
+def test_the_config_reference_is_generated_from_the_schema() -> None:
+    """docs/config_reference.md equals what docs/gen_config_reference.py renders now, and
+    lists every key of every section."""
+    import importlib.util
+
+    from hhml.config.schema import HHmLConfig
+    from hhml.config.specs import field_specs
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_config_reference", REPO / "docs" / "gen_config_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (REPO / "docs" / "config_reference.md").read_text(encoding="utf-8")
+    assert text == module.render(), "stale: run python docs/gen_config_reference.py"
+    for section, section_type in HHmLConfig.section_types().items():
+        for name in field_specs(section_type):
+            assert f"| `{section}.{name}` |" in text

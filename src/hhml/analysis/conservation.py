@@ -1,6 +1,6 @@
 """Drifts of quantities that should be conserved (norm, energy), with intervals.
 
-In the conservative limit of the dynamics (DESIGN §4: ``D = g = 0``, ``γ = 1``, no sources,
+In the conservative limit of the dynamics (docs/physics.md: ``D = g = 0``, ``γ = 1``, no sources,
 noise or pinning) the equation is the defocusing NLS / Gross–Pitaevskii equation
 ``∂ψ/∂t = iαΔψ − iβ|ψ|²ψ``, which conserves the norm ``N = ∫|ψ|² dA`` and the energy
 ``E = ∫ (α|∇ψ|² + β/2 |ψ|⁴) dA``. An integrator's drift of these is a measurement of its

@@ -1,4 +1,4 @@
-"""The 23 control parameters (DESIGN §5), once, and config section ``controls``.
+"""The 23 control parameters (docs/parameters.md), once, and config section ``controls``.
 
 :data:`CONTROLS` is the one definition of the controls: for each, in action order, its
 name, the config field it drives (``lattice.*``, ``dynamics.*`` or ``env.*``, a field of
@@ -104,7 +104,7 @@ class Control:
 _GEOM = "Miller shaping → metric and inter-strip weights"
 _SRC = "boundary sources"
 
-#: The 23 controls in action order (DESIGN §5).
+#: The 23 controls in action order (docs/parameters.md).
 CONTROLS: tuple[Control, ...] = (
     Control("aspect", "lattice", "geometry", "embedded metric",
             description="aspect ratio R/w of the embedding", low=6.0, high=16.0),

@@ -1,13 +1,14 @@
 """Read run directories while another process writes them: bounded, torn-line safe.
 
-The dashboard needs nothing from the training process but its files (DESIGN §7).
+The dashboard needs nothing from the training process but its files (docs/training.md).
 :class:`MetricsTail` follows ``metrics.jsonl`` by byte offset: it parses only the
 complete lines that appeared since the last poll, keeps a partially written last
 line until its newline arrives, starts over when the file is replaced or shrinks
 (a resumed run drops the lines after its checkpoint by rewriting the file), and
 keeps at most ``history`` records. :class:`RunWatcher` adds the rest of a run
 directory: ``config.yaml``, the ``metrics.json`` summary and the newest file in
-``snapshots/``, each re-read only when its modification time changes.
+``snapshots/`` (``step_<n>.h5``, or ``.pt`` from older runs), each re-read only when
+its modification time changes.
 
 Polling never stops on a bad file: each file of a run is read under a guard
 (:class:`PollErrors`) that logs a failure once, skips that file until it reads
@@ -194,39 +195,49 @@ def resolve_run_dirs(paths: Iterable[Path]) -> list[Path]:
     return result
 
 
-def _scan_snapshots(directory: Path) -> tuple[Path | None, int | None, list[str]]:
-    """The newest snapshot of ``directory``, its step, and the ``step_*.pt`` names rejected.
+#: Suffixes of snapshot files: HDF5 (written since 0.2) and torch (older runs). Of two
+#: files of one step, the one whose suffix comes first wins.
+SNAPSHOT_SUFFIXES = (".h5", ".pt")
 
-    A name is a snapshot when it is ``step_<n>.pt`` with ``n`` read by :func:`parse_count`
-    (the trainer writes 10 zero-padded digits). Other ``step_*.pt`` names (``step_²².pt``,
-    ``step_1x.pt``, more than :data:`MAX_COUNT_DIGITS` digits) are returned as rejected.
+
+def _scan_snapshots(directory: Path) -> tuple[Path | None, int | None, list[str]]:
+    """The newest snapshot of ``directory``, its step, and the ``step_*`` names rejected.
+
+    A name is a snapshot when it is ``step_<n>.h5`` or ``step_<n>.pt`` with ``n`` read by
+    :func:`parse_count` (the trainer writes 10 zero-padded digits); a ``.h5`` and a
+    ``.pt`` of one step are one snapshot, the ``.h5``. Other ``step_*.h5`` / ``step_*.pt``
+    names (``step_²².pt``, ``step_1x.h5``, more than :data:`MAX_COUNT_DIGITS` digits) are
+    returned as rejected.
     """
-    best: tuple[int, int, str] | None = None  # (step, name length, name): ties, longer wins
+    # (step, suffix preference, name length, name): ties of a step prefer .h5, then longer
+    best: tuple[int, int, int, str] | None = None
     rejected: list[str] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 name = entry.name
-                if not (name.startswith("step_") and name.endswith(".pt")):
+                suffix = name[-3:]
+                if not (name.startswith("step_") and suffix in SNAPSHOT_SUFFIXES):
                     continue
                 step = parse_count(name[5:-3])
                 if step is None:
                     rejected.append(name)
                     continue
-                key = (step, len(name), name)
+                key = (step, -SNAPSHOT_SUFFIXES.index(suffix), len(name), name)
                 if best is None or key > best:
                     best = key
     except (FileNotFoundError, NotADirectoryError):
         return None, None, []
     if best is None:
         return None, None, rejected
-    return directory / best[2], best[0], rejected
+    return directory / best[3], best[0], rejected
 
 
 def latest_snapshot(directory: Path) -> Path | None:
-    """The ``step_<n>.pt`` file with the highest step ``n`` in ``directory`` (or None).
+    """The ``step_<n>.h5`` or ``step_<n>.pt`` file with the highest step ``n`` in
+    ``directory`` (or None); of two files of that step, the ``.h5``.
 
-    ``n`` must be 1 to :data:`MAX_COUNT_DIGITS` ASCII digits; other ``step_*.pt`` names are
+    ``n`` must be 1 to :data:`MAX_COUNT_DIGITS` ASCII digits; other ``step_*`` names are
     not snapshots. A missing directory has none.
     """
     return _scan_snapshots(directory)[0]
@@ -583,8 +594,8 @@ class RunWatcher:
                 f" and {len(new) - _MAX_NAMES_LOGGED} more" if len(new) > _MAX_NAMES_LOGGED else ""
             )
             _log.warning(
-                "run %s: ignoring %s%s in snapshots/: a snapshot is named step_<n>.pt with n "
-                "1 to %d ASCII digits",
+                "run %s: ignoring %s%s in snapshots/: a snapshot is named step_<n>.h5 (or "
+                ".pt) with n 1 to %d ASCII digits",
                 self.root,
                 shown,
                 more,

@@ -307,7 +307,7 @@ def evolve_branches(
     Parameters
     ----------
     lattice, params
-        Lattice and field parameters (the real simulator's equation, DESIGN §4).
+        Lattice and field parameters (the real simulator's equation, docs/physics.md).
     psi0
         Snapshot ``field_shape``.
     n_branches, kind, epsilon, seed

@@ -2,7 +2,7 @@
 
 Public names: :class:`MobiusStrip`, :data:`TOPOLOGIES`, :data:`EDGES`, :data:`METRICS`.
 
-Geometry (DESIGN §3): chart coordinates ``u ∈ [0, L)`` along the band and
+Geometry (docs/physics.md, geometry): chart coordinates ``u ∈ [0, L)`` along the band and
 ``v ∈ (−w, w)`` across it on a cell-centred grid ``u_i = (i+½)Δu``,
 ``v_j = −w + (j+½)Δv`` so that ``−v_j = v_{nv−1−j}`` exactly. The seam
 identification is ``ψ(u+L, v) = e^{iθ} ψ(u, −v)``; topology ``cylinder``

@@ -4,7 +4,7 @@ These are the hot-path primitives every stencil is built from. A field has
 shape ``[..., nu, nv]``; the shifts act on the last two dimensions only, so
 leading batch (and strip) dimensions pass through.
 
-Seam rule (DESIGN §3): the +u neighbour of ``(nu−1, j)`` is
+Seam rule (docs/physics.md, geometry): the +u neighbour of ``(nu−1, j)`` is
 ``e^{iθ} ψ(0, nv−1−j)`` on the Möbius band (``flip=True``) and
 ``e^{iθ} ψ(0, j)`` on cylinder/torus. The −u neighbour of ``(0, j)`` is the
 inverse map: ``e^{−iθ} ψ(nu−1, nv−1−j)`` (resp. without the flip).

@@ -6,7 +6,7 @@ snapshot into tracks, and records births, deaths, annihilations, pair creations 
 crossings of the seam. It is host-side bookkeeping (NumPy/SciPy), run outside the
 integration hot loop; torch tensors are accepted and copied to the host.
 
-Geometry (DESIGN §3): chart coordinates ``u ∈ [0, L)`` along the band and
+Geometry (docs/physics.md, geometry): chart coordinates ``u ∈ [0, L)`` along the band and
 ``v ∈ [-w, w]`` across it, with the identification
 
 * ``mobius``:   ``(u + L, v) ≡ (u, -v)`` — the chart orientation flips across the seam,

@@ -6,7 +6,7 @@ property of the four corner values alone.
 
 Plaquette ``(i, j)`` has corners ``(i,j) → (i+1,j) → (i+1,j+1) → (i,j+1)``
 (counter-clockwise in the chart orientation (u, v)); corners with ``i+1 = nu``
-are the seam neighbours of DESIGN §3, including the ``e^{iθ}`` factor. The
+are the seam neighbours of docs/physics.md, including the ``e^{iθ}`` factor. The
 charge is ``Σ wrap(Δ arg)/2π`` over the four directed edges, with the wrapped
 phase difference computed as ``arg(ψ_b · conj(ψ_a)) ∈ (−π, π]``. A corner
 with ψ = 0 exactly has no phase (it contributes arg(0) = 0), so a field that

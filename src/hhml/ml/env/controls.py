@@ -1,4 +1,4 @@
-"""The affine action map of the 23 control parameters (DESIGN §5).
+"""The affine action map of the 23 control parameters (docs/parameters.md).
 
 Action ``a ∈ [−1, 1]^23`` → value ``x = low + (a + 1)/2 · (high − low)`` with
 ``(low, high)`` from the ``controls`` config section; ``boundary_winding`` is

@@ -1,4 +1,4 @@
-"""The run directory of a training run (DESIGN §7): naming, creating, reopening.
+"""The run directory of a training run (docs/training.md): naming, creating, reopening.
 
 ::
 
