@@ -402,9 +402,11 @@ def test_mobius_info_is_logged_and_env_state_checkpointed(tmp_path: Path) -> Non
     assert last["episode/length_mean"] == 20.0
     evals = [r for r in records if r["kind"] == "eval"]
     assert "eval/vortex/density" in evals[0] and "eval/reward/distance" in evals[0]
+    from hhml.io.fields import read_snapshot
+
     snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
-    assert snapshots == ["step_0000000060.pt", "step_0000000120.pt"]
-    snap = torch.load(tmp_path / "run" / "snapshots" / snapshots[0], weights_only=True)
+    assert snapshots == ["step_0000000060.h5", "step_0000000120.h5"]
+    snap = read_snapshot(tmp_path / "run" / "snapshots" / snapshots[0])
     assert snap["step"] == 60 and snap["psi"].shape == (2,)
     ckpt = load_checkpoint(tmp_path / "run" / "model_last.pt")
     assert ckpt["env"]["kind"] == "state_dict" and set(ckpt["env"]["state"]) == {"x", "t", "gen"}

@@ -4,7 +4,11 @@ Everything is read-only (files are opened for reading, never written or locked) 
 schema-checked: a missing file or key, a wrong shape or a corrupted file raises
 :class:`~hhml.errors.CheckpointError` naming the file and what is wrong. Tensors are
 loaded onto the CPU with ``torch.load(weights_only=True, map_location="cpu")``, so a
-checkpoint written on CUDA is analysed on a machine without a GPU.
+checkpoint written on CUDA is analysed on a machine without a GPU. Snapshots are HDF5
+``step_<n>.h5`` files (:mod:`hhml.io.fields`) or, from older runs, ``step_<n>.pt`` torch
+files; both are read, recognised by content, and a run's snapshots are sorted by step
+(an ``.h5`` wins over a ``.pt`` of the same step, e.g. after
+:func:`~hhml.io.fields.convert_pt_snapshot`).
 
 Public names: ``RunData``, ``Snapshot``, ``load_run``, ``load_snapshot``,
 ``snapshot_from_checkpoint``, ``snapshot_lattice_config``, ``open_input``.
@@ -27,6 +31,7 @@ from hhml.config.controls import CONTROLS, LATTICE_CONTROLS
 from hhml.config.schema import LatticeConfig
 from hhml.config.yaml_io import load_yaml_text
 from hhml.errors import CheckpointError, ConfigError
+from hhml.io.fields import is_hdf5_file, read_snapshot
 from hhml.utils.atomic_io import read_metrics_records
 
 __all__ = [
@@ -55,7 +60,7 @@ class Snapshot:
     path : Path
         Where it was read from.
     step : int or None
-        Training step (from the file name ``step_<n>.pt``), if known.
+        Training step (from the file name ``step_<n>.h5`` or ``step_<n>.pt``), if known.
     psi : Tensor
         Complex field ``[B, S, nu, nv]`` on the CPU.
     vortex_index : Tensor
@@ -102,7 +107,8 @@ class RunData:
     summary : dict or None
         ``metrics.json`` (None while a run is still going and has not written it).
     snapshots : list of Path
-        ``snapshots/step_*.pt`` sorted by step.
+        ``snapshots/step_<n>.h5`` and ``step_<n>.pt`` sorted by step (one file per step:
+        the ``.h5`` where both exist).
     checkpoints : dict
         ``{"last": Path, "best": Path}`` for the files that exist.
     """
@@ -131,11 +137,32 @@ class RunData:
         return arr[:, 0], arr[:, 1]
 
 
+#: Suffixes of snapshot files, preferred first when one step has several.
+SNAPSHOT_SUFFIXES = (".h5", ".pt")
+
+
 def _step_of(path: Path) -> int | None:
+    """``n`` of ``step_<n>.h5`` / ``step_<n>.pt`` (ASCII digits), else None."""
     stem = path.stem
-    if stem.startswith("step_") and stem[5:].isdigit():
-        return int(stem[5:])
+    if path.suffix in SNAPSHOT_SUFFIXES and stem.startswith("step_"):
+        digits = stem[5:]
+        if digits.isascii() and digits.isdigit():
+            return int(digits)
     return None
+
+
+def _snapshot_files(directory: Path) -> list[Path]:
+    """The snapshots of ``directory`` sorted by step, one per step (``.h5`` first)."""
+    by_step: dict[int, Path] = {}
+    for path in directory.glob("step_*"):
+        step = _step_of(path)
+        if step is None or not path.is_file():
+            continue
+        held = by_step.get(step)
+        rank = SNAPSHOT_SUFFIXES.index(path.suffix)
+        if held is None or (rank, path.name) < (SNAPSHOT_SUFFIXES.index(held.suffix), held.name):
+            by_step[step] = path
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def load_run(path: str | Path) -> RunData:
@@ -176,10 +203,7 @@ def load_run(path: str | Path) -> RunData:
             summary = json.loads(summary_file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{summary_file} is not valid JSON ({exc.msg})") from None
-    snaps = sorted(
-        (p for p in (run / "snapshots").glob("step_*.pt") if _step_of(p) is not None),
-        key=lambda p: _step_of(p) or 0,
-    )
+    snaps = _snapshot_files(run / "snapshots")
     checkpoints = {
         kind: run / f"model_{kind}.pt"
         for kind in ("last", "best")
@@ -237,10 +261,19 @@ def _check_snapshot(data: Any, where: str) -> Snapshot:
     )
 
 
+def _read_any_snapshot(file: Path) -> Any:
+    """The dict of an HDF5 snapshot or the object of a torch file."""
+    if not file.is_file():
+        raise CheckpointError(f"no file at {file}")
+    if is_hdf5_file(file):
+        return read_snapshot(file)
+    return _torch_load(file)
+
+
 def load_snapshot(path: str | Path) -> Snapshot:
-    """Read and check one ``snapshots/step_<n>.pt`` file."""
+    """Read and check one ``snapshots/step_<n>.h5`` (or old ``step_<n>.pt``) file."""
     file = Path(path)
-    return _check_snapshot(_torch_load(file), str(file))
+    return _check_snapshot(_read_any_snapshot(file), str(file))
 
 
 def snapshot_lattice_config(snap: Snapshot, env: int = 0) -> LatticeConfig:
@@ -367,7 +400,7 @@ def open_input(path: str | Path) -> tuple[str, Any]:
         raise CheckpointError(
             f"{p} does not exist (expected a run directory, checkpoint or snapshot)"
         )
-    data = _torch_load(p)
+    data = _read_any_snapshot(p)
     if isinstance(data, dict) and data.get("format") == "hhml-training-checkpoint":
         return "checkpoint", snapshot_from_checkpoint(p)
     return "snapshot", _check_snapshot(data, str(p))

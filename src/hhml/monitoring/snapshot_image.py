@@ -32,17 +32,25 @@ _render_lock = threading.Lock()
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
-    """Load a snapshot file with ``weights_only=True`` (no code runs from the file).
+    """Load a snapshot file: HDF5 (``step_<n>.h5``, :func:`hhml.io.fields.read_snapshot`)
+    or an old torch file (``step_<n>.pt``, ``weights_only=True``: no code runs from it).
 
     Raises
     ------
     CheckpointError
         The file is missing, unreadable, or lacks ``psi`` ``[B, S, nu, nv]``.
     """
+    from hhml.io.fields import is_hdf5_file, read_snapshot
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        if is_hdf5_file(path):
+            data: Any = read_snapshot(path)
+        else:
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise CheckpointError(f"snapshot {path}: no such file") from exc
+    except CheckpointError as exc:
+        raise CheckpointError(f"snapshot {path}: cannot be read ({exc})") from exc
     except Exception as exc:  # torch raises many types for a corrupt/unsafe file
         raise CheckpointError(f"snapshot {path}: cannot be read ({exc})") from exc
     if not isinstance(data, dict):

@@ -100,7 +100,7 @@ from hhml.ml.training.metrics import (
 from hhml.ml.training.rng import capture_rng_state, restore_rng_state
 from hhml.ml.training.run_dir import RunDirectory, create_run_dir, open_run_dir, plan_run_dir
 from hhml.ml.training.threads import choose_threads
-from hhml.utils.atomic_io import atomic_torch_save, atomic_write_text
+from hhml.utils.atomic_io import atomic_write_text
 from hhml.utils.seeding import seed_everything
 
 __all__ = [
@@ -470,7 +470,7 @@ def first_observation(envs: gym.vector.VectorEnv, cfg: HHmLConfig, dist: DistCon
 
 
 class Trainer:
-    """Trains an agent on a vector env and writes a run directory (DESIGN §7).
+    """Trains an agent on a vector env and writes a run directory (docs/training.md).
 
     Build one with :meth:`create` (new run) or :meth:`resume` (continue a run
     directory), then call :meth:`train`.
@@ -1039,9 +1039,16 @@ class Trainer:
         self._emit(writers, record)
 
     def _write_snapshot(self, snapshot: Mapping[str, Any]) -> None:
-        """``snapshots/step_<step>.pt``: the fields of this step before the autoreset."""
-        path = self.run.snapshots / f"step_{self.state.step:010d}.pt"
-        atomic_torch_save({"step": self.state.step, **snapshot}, path)
+        """``snapshots/step_<step>.h5``: the fields of this step before the autoreset.
+
+        HDF5 readable with xarray (:mod:`hhml.io.fields`), written atomically; the run's
+        config is attached as the JSON attribute ``config``.
+        """
+        from hhml.io.fields import write_snapshot_h5
+
+        path = self.run.snapshots / f"step_{self.state.step:010d}.h5"
+        snap = {"step": self.state.step, **snapshot}
+        write_snapshot_h5(path, snap, attrs={"config": config_to_dict(self.cfg)})
 
     def train(self) -> TrainResult:
         """Train until ``training.total_steps`` (or a Ctrl-C / SIGTERM), then summarise.
