@@ -86,9 +86,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         row = {name: statistics.median(t) for name, t in times.items()}
         for trainer in trainers.values():
             trainer.close()
-        line = f"{n:5d} envs: new {row['new'] * 1e3:8.1f} ms/step ({n / row['new']:8.0f} env-steps/s)"
+        new = row["new"]
+        line = f"{n:5d} envs: new {new * 1e3:8.1f} ms/step ({n / new:8.0f} env-steps/s)"
         if "old" in row:
-            line += f"   old {row['old'] * 1e3:8.1f} ms/step   old/new {row['old'] / row['new']:.2f}"
+            old = row["old"]
+            line += f"   old {old * 1e3:8.1f} ms/step   old/new {old / new:.2f}"
         print(line, flush=True)
         results["envs"][n] = row
     if args.json:
