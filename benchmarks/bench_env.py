@@ -11,14 +11,16 @@ the same process, interleaved with the current code round by round (old block, n
 block, old, new, ...), so both see the same machine load; the table then gives the
 new/old ratio per size. ``--profile`` adds the share of the step spent in the PDE
 integration (``Simulator.advance``: RK4, noise, pair seeding) for the current code,
-measured by timing that call separately in the same steps. ``--memory N ...`` reports the
-resident memory per env at N envs (a fresh process per N; RSS after building the envs
-and 3 steps, minus RSS before).
+measured by timing that call separately in the same steps, and the shares of the largest
+other phases (geometry update, annihilation imprints, vortex measurement, field
+moments). ``--memory N ...`` reports the resident memory per env at N envs (a fresh
+process per N; RSS after building the envs and 3 steps, minus RSS before).
 
 Usage::
 
     python benchmarks/bench_env.py [--envs 1 8 32 128] [--steps 20] [--rounds 3]
         [--threads T] [--baseline 3c872e4] [--profile] [--memory 128 1024] [--json PATH]
+        [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -63,6 +66,34 @@ def load_baseline(commit: str, workdir: Path) -> ModuleType:
     return importlib.import_module("hhml_baseline.ml.env.vector")
 
 
+#: The clock of every timing: wall time (``--clock wall``) or this process's CPU time
+#: (``--clock cpu``, all threads together: with ``--threads 1`` it leaves out the time the
+#: process waits for a core on a shared machine).
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
+
+#: Module-level functions of ``hhml.ml.env.core`` timed by ``--profile`` besides the PDE
+#: (``Simulator.advance``) and the geometry update (``LatticeEnsemble.set_geometry_tensors``).
+_PHASES = (
+    ("annihilate", "annihilate"),
+    ("measure", "measure_vortices"),
+    ("moments", "moment_tensors"),
+)
+
+
+def _timed(fn: Any, spent: dict[str, float], name: str) -> Any:
+    """``fn`` that adds its wall time to ``spent[name]``."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = CLOCK[0]()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[name] += CLOCK[0]() - t0
+
+    timed.__wrapped__ = fn  # type: ignore[attr-defined]
+    return timed
+
+
 class Contender:
     """One env implementation at one size, stepped in blocks."""
 
@@ -73,35 +104,41 @@ class Contender:
         self.env.reset(seed=seed)
         self.rng = np.random.default_rng(seed)
         self.times: list[float] = []
-        self.pde: list[float] = []
+        self.shares: dict[str, list[float]] = {}
 
     def block(self, steps: int, record: bool, profile: bool) -> None:
-        sim = getattr(getattr(self.env, "core", None), "sim", None)
-        advance = getattr(sim, "advance", None) if profile else None
-        spent = [0.0]
-        if advance is not None:
-
-            def timed(n: int) -> Any:
-                t0 = time.perf_counter()
-                out = advance(n)
-                spent[0] += time.perf_counter() - t0
-                return out
-
-            sim.advance = timed  # type: ignore[union-attr]
+        core = getattr(self.env, "core", None)
+        patched: list[tuple[Any, str]] = []
+        spent: dict[str, float] = {}
+        if profile and core is not None:
+            module = sys.modules[type(core).__module__]
+            targets = [("pde", core.sim, "advance")]
+            targets += [("geometry", core.lattice, "set_geometry_tensors")]
+            targets += [(name, module, attr) for name, attr in _PHASES]
+            for name, owner, attr in targets:
+                if not hasattr(owner, attr):
+                    continue
+                spent[name] = 0.0
+                setattr(owner, attr, _timed(getattr(owner, attr), spent, name))
+                patched.append((owner, attr))
         try:
             for _ in range(steps):
                 a = self.rng.uniform(-1.0, 1.0, (self.num_envs, 23)).astype(np.float32)
-                spent[0] = 0.0
-                t0 = time.perf_counter()
+                for name in spent:
+                    spent[name] = 0.0
+                t0 = CLOCK[0]()
                 self.env.step(a)
-                dt = time.perf_counter() - t0
+                dt = CLOCK[0]() - t0
                 if record:
                     self.times.append(dt)
-                    if advance is not None:
-                        self.pde.append(spent[0] / dt)
+                    for name, used in spent.items():
+                        self.shares.setdefault(name, []).append(used / dt)
         finally:
-            if advance is not None:
-                del sim.advance  # type: ignore[union-attr]
+            for owner, attr in patched:
+                if isinstance(owner, ModuleType):
+                    setattr(owner, attr, getattr(owner, attr).__wrapped__)
+                else:
+                    delattr(owner, attr)
 
     def summary(self) -> dict[str, float]:
         med = float(np.median(self.times))
@@ -111,8 +148,11 @@ class Contender:
             "env_steps_per_s": self.num_envs / med,
             "samples": len(self.times),
         }
-        if self.pde:
-            out["pde_share"] = float(np.median(self.pde))
+        if "pde" in self.shares:
+            out["pde_share"] = float(np.median(self.shares["pde"]))
+        for name, values in self.shares.items():
+            if name != "pde":
+                out[f"{name}_share"] = float(np.median(values))
         return out
 
 
@@ -162,7 +202,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--memory", type=int, nargs="*", default=[], help="env counts for the RSS probe"
     )
     parser.add_argument("--json", default=None, help="write the results to this file")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the process's CPU time (all threads; use with --threads 1)",
+    )
     args = parser.parse_args(argv)
+    CLOCK[0] = time.perf_counter if args.clock == "wall" else time.process_time
     torch.set_num_threads(args.threads)
     cfg = default_env_config()
     tmp = tempfile.TemporaryDirectory()
@@ -175,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "hhml": hhml.__version__,
         "threads": args.threads,
+        "clock": args.clock,
         "baseline": args.baseline,
         "new": [],
         "old": [],
@@ -215,6 +263,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.profile:
             line += f" {row.get('pde_share', float('nan')):>9.2f}"
         print(line)
+    if args.profile:
+        names = [n for n, _ in (("geometry", 0), *_PHASES)]
+        print("median share of the new step (non-PDE phases): " + ", ".join(names))
+        for row in results["new"]:
+            shares = " ".join(f"{row.get(n + '_share', float('nan')):>6.2f}" for n in names)
+            print(f"{row['num_envs']:>8} {shares}")
     results["memory_bytes_per_env"] = {}
     for n in args.memory:
         per_env = resident_bytes_per_env(n)

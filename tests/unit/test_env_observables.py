@@ -92,3 +92,35 @@ def test_hexatic_order_is_one_on_a_triangular_lattice_and_low_for_random_points(
     rand = np.column_stack([rng.uniform(0, L, 400), rng.uniform(-w, w, 400)])
     assert hexatic_order(rand, L, w, "torus", min_points=7) < 0.5
     assert hexatic_order(rand[:5], L, w, "torus", min_points=7) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize(
+    "topology,edge", [("mobius", "neumann"), ("mobius", "dirichlet"), ("cylinder", "neumann")]
+)
+def test_cpu_moment_pass_matches_the_torch_moments(
+    dtype: torch.dtype, topology: str, edge: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C++ moment sums (float64 accumulation) against the torch code (sums in the
+    field's precision). Measured: 1.8e-7 (complex64) and 2.3e-15 (complex128) relative;
+    tolerances 1.5e-6 and 2e-14."""
+    import hhml.ml.env.observables as observables
+    from hhml.ml.env.measure_kernel import load, moment_sums_cpu
+
+    if load() is None:
+        pytest.skip("measurement kernel unavailable")
+    ens = LatticeEnsemble(
+        3, 2, 24, 9, aspect=[8.0, 9.0, 10.0], kappa=[1.0, 1.4, 2.0], delta=[0.0, 0.3, -0.2],
+        twist=[0.0, 0.7, -2.0], strip_spacing=2.0, topology=topology, edge=edge,
+        metric="embedded", dtype=dtype,
+    )  # fmt: skip
+    gen = torch.Generator().manual_seed(5)
+    psi = torch.randn(3, 2, 24, 9, dtype=dtype, generator=gen) + 0.5
+    assert moment_sums_cpu(psi, ens) is not None
+    fast = observables.moment_tensors(psi, ens)
+    monkeypatch.setattr(observables, "moment_sums_cpu", lambda *args: None)
+    ref = observables.moment_tensors(psi, ens)
+    tol = 2e-14 if dtype == torch.complex128 else 1.5e-6
+    for key, value in ref.items():
+        assert value.dtype == fast[key].dtype == torch.float64
+        torch.testing.assert_close(fast[key], value, rtol=tol, atol=0.0)

@@ -1,7 +1,7 @@
 """Fused flat-metric stencils: the lattice Laplacian and the CGL right-hand side.
 
 This module holds the hot numerical path of :class:`~hhml.core.resonance.Simulator` for
-lattices with the flat metric (DESIGN.md §3–§4): the seam-aware five-point Laplacian and the
+lattices with the flat metric (docs/physics.md): the seam-aware five-point Laplacian and the
 complex Ginzburg–Landau right-hand side
 
     ∂ψ/∂t = (1 − γ)ψ + (D + iα)Δψ − (g + iβ)|ψ|²ψ − Vψ + S,
@@ -64,7 +64,7 @@ _log = logging.getLogger(__name__)
 #: (one value per batch element).
 Coefficient = float | Tensor
 
-#: Seam identifications of the u direction (DESIGN.md §3).
+#: Seam identifications of the u direction (docs/physics.md, geometry).
 TOPOLOGIES: Final[tuple[str, ...]] = ("mobius", "cylinder", "torus")
 #: Boundary conditions at the v edges (ignored by ``torus``, which is periodic in v).
 EDGES: Final[tuple[str, ...]] = ("dirichlet", "neumann")
@@ -743,6 +743,41 @@ def _run_compiled(
     return torch.view_as_complex(out.view(*shape, 2))
 
 
+def _cgl_coefficients(
+    twist: Coefficient,
+    du: float,
+    dv: float,
+    damping: Coefficient,
+    diffusion: Coefficient,
+    dispersion: Coefficient,
+    nonlinearity: Coefficient,
+    nonlinear_frequency: Coefficient,
+    real: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """The packed CGL coefficient vector of the compiled kernel (layout ``_C_*``):
+    ``[10]`` for numbers, ``[*B, 1, 1, 10]`` with per-batch tensors."""
+    a, b = 1.0 / du**2, 1.0 / dv**2
+    cos, sin = _twist_cos_sin(twist)
+    # Fold the −2ψ of both stencil directions into the ψ coefficient.
+    return _pack(
+        [
+            1.0 - damping - 2.0 * (a + b) * diffusion,
+            diffusion * a,
+            diffusion * b,
+            dispersion * a,
+            dispersion * b,
+            2.0 * (a + b) * dispersion,
+            nonlinearity,
+            nonlinear_frequency,
+            cos,
+            sin,
+        ],
+        real,
+        device,
+    )
+
+
 # --------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------
@@ -873,22 +908,15 @@ def flat_cgl_rhs(
         psi = psi.contiguous()
     if _use_compiled(compiled, psi):
         real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
-        a, b = 1.0 / du**2, 1.0 / dv**2
-        cos, sin = _twist_cos_sin(twist)
-        # Fold the −2ψ of both stencil directions into the ψ coefficient.
-        coef = _pack(
-            [
-                1.0 - damping - 2.0 * (a + b) * diffusion,
-                diffusion * a,
-                diffusion * b,
-                dispersion * a,
-                dispersion * b,
-                2.0 * (a + b) * dispersion,
-                nonlinearity,
-                nonlinear_frequency,
-                cos,
-                sin,
-            ],
+        coef = _cgl_coefficients(
+            twist,
+            du,
+            dv,
+            damping,
+            diffusion,
+            dispersion,
+            nonlinearity,
+            nonlinear_frequency,
             real,
             psi.device,
         )

@@ -629,40 +629,75 @@ class Simulator:
         return self._add_local_terms(out, psi, t)
 
     def fused_rk4_step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
-        """One RK4 step by a fused C++ kernel, or None where none applies.
+        """One RK4 step by a fused kernel (stage combinations included), or None.
 
-        Stacks: :func:`~hhml.core.resonance.stack_kernel.cpp_stack_rk4_step`; flat single
-        strips with scalar parameters and no spectral filter (where the C++ right-hand
-        side is used): :func:`~hhml.core.resonance.cpp_kernels.cpp_flat_rk4_step`. None on
-        non-CPU devices, with ``compiled=False`` or when a kernel is unavailable (the
-        reason is in ``STACK_STATUS`` / ``CPP_STATUS``). Same numbers as :class:`RK4` to
-        rounding."""
+        Stacks: on the CPU the C++ kernel
+        :func:`~hhml.core.resonance.stack_kernel.cpp_stack_rk4_step`; on other devices, or
+        where that kernel is unavailable or declines, the compiled step
+        :func:`~hhml.core.resonance.compiled_rk4.compiled_stack_rk4_step` (with
+        ``compiled=None`` only for at least ``MIN_COMPILED_NODES`` nodes in the batch).
+        Flat single strips without a spectral filter, where the right-hand side would be
+        compiled: :func:`~hhml.core.resonance.cpp_kernels.cpp_flat_rk4_step` on the CPU
+        (scalar parameters), else
+        :func:`~hhml.core.resonance.compiled_rk4.compiled_flat_rk4_step`. None with
+        ``compiled=False``, where no fused step applies, or when compilation is
+        unavailable; the reason is in ``RK4_COMPILE_STATUS.last_skip`` (and
+        ``STACK_STATUS`` / ``CPP_STATUS`` for the C++ kernels). Same numbers as
+        :class:`RK4` to rounding."""
+        # imported here: this method is the only user in this module
+        from hhml.core.resonance.compiled_rk4 import (
+            RK4_COMPILE_STATUS,
+            compiled_flat_rk4_step,
+            compiled_stack_rk4_step,
+        )
+
         c = self._c
-        if self.compiled is False or psi.device.type != "cpu":
+        if self.compiled is False:
+            RK4_COMPILE_STATUS.last_skip = "Simulator.compiled is False"
             return None
+        on_cpu = psi.device.type == "cpu"
         if not self.is_stack:
-            # flat single strip, scalar parameters, no spectral filter: the flat kernel
-            if not self._use_cpp or c.use_filter:
+            # flat single strip, no spectral filter, a grid the compiled rhs would run on
+            if not self._use_cpp or c.use_filter or self.chart.nv < 4:
+                RK4_COMPILE_STATUS.last_skip = (
+                    "flat strip with a spectral filter, nv < 4 or (compiled=None) fewer "
+                    "than MIN_COMPILED_NODES nodes"
+                )
                 return None
-            return cpp_flat_rk4_step(
+            if on_cpu:
+                out_cpp = cpp_flat_rk4_step(
+                    psi,
+                    t,
+                    dt,
+                    self.chart,
+                    c.growth,
+                    c.diffusion,
+                    c.cubic,
+                    self._potential,
+                    self._source,
+                    c.frequency,
+                )
+                if out_cpp is not None:
+                    return out_cpp
+            chart = self.chart
+            return compiled_flat_rk4_step(
                 psi,
                 t,
                 dt,
-                self.chart,
-                c.growth,
-                c.diffusion,
-                c.cubic,
-                self._potential,
-                self._source,
-                c.frequency,
+                topology=chart.topology,
+                edge=chart.edge,
+                twist=chart.twist,
+                du=chart.du,
+                dv=chart.dv,
+                potential=self._potential,
+                source=self._source,
+                frequency=c.frequency,
+                **self._raw,
             )
         assert isinstance(self.lattice, TokamakStack)
         real = self.chart.real_dtype
         batched = psi if self.batch is not None else psi.unsqueeze(0)
-        out = cpp_stack_rk4_step(
-            batched,
-            t,
-            dt,
+        args: dict[str, Any] = dict(
             coefficients=self.lattice.face_coefficients(real),
             seam_phase=self.lattice.seam_phase,
             growth=c.growth,
@@ -678,6 +713,14 @@ class Simulator:
             periodic_v=self.chart.periodic_v,
             ghost_sign=self.chart.ghost_sign,
         )
+        out = cpp_stack_rk4_step(batched, t, dt, **args) if on_cpu else None
+        if out is None:
+            if self.compiled is None and batched.numel() < MIN_COMPILED_NODES:
+                RK4_COMPILE_STATUS.last_skip = (
+                    f"compiled=None and {batched.numel()} nodes < MIN_COMPILED_NODES"
+                )
+                return None
+            out = compiled_stack_rk4_step(batched, t, dt, **args)
         if out is None or self.batch is not None:
             return out
         return out.squeeze(0)
@@ -686,18 +729,39 @@ class Simulator:
     def _advance(self, dt: float) -> None:
         psi = self.integrator.step(self._psi, self.t, dt)
         c = self._c
+        # a result that does not share the state's memory is ours to update in place
+        own = psi.untyped_storage().data_ptr() != self._psi.untyped_storage().data_ptr()
         if c.use_noise:
-            noise = torch.randn(
-                psi.shape, dtype=psi.dtype, device=psi.device, generator=self.generator
-            )
-            psi = psi + (c.noise * math.sqrt(dt)) * noise
+            psi = self._add_noise(psi, dt, own)
+            own = True
         if self._seed_rate is not None:
-            psi = self._seed_pairs(psi, dt, self._seed_rate)
+            psi = self._seed_pairs(psi, dt, self._seed_rate, in_place=own)
         self._psi = psi
         self.t += dt
         self.step_count += 1
 
-    def _seed_pairs(self, psi: Tensor, dt: float, rate: Tensor) -> Tensor:
+    def _add_noise(self, psi: Tensor, dt: float, in_place: bool) -> Tensor:
+        """``psi + noise·√dt·ξ`` with ξ complex standard normal (``E|ξ|² = 1``).
+
+        ξ takes the numbers ``torch.randn(psi.shape, dtype=psi.dtype, generator=...)``
+        would (the same draws from :attr:`generator`: real and imaginary parts normal with
+        standard deviation ``1/√2``, as torch draws a complex normal), written into a
+        buffer kept between steps and scaled there (a real scale times a complex number:
+        the same roundings as the complex product). ``in_place``: add into ``psi``.
+        """
+        buf: Tensor | None = getattr(self, "_noise_buffer", None)
+        like = (psi.shape, psi.dtype, psi.device)
+        if buf is None or (buf.shape, buf.dtype, buf.device) != like:
+            buf = torch.empty(psi.shape, dtype=psi.dtype, device=psi.device)
+            self._noise_buffer = buf
+        parts = torch.view_as_real(buf)
+        # std / sqrt(2) in double, as at::normal_ computes it for a complex tensor
+        parts.normal_(0.0, 1.0 / math.sqrt(2.0), generator=self.generator)
+        scale = self._c.noise * math.sqrt(dt)
+        parts.mul_(scale.unsqueeze(-1) if isinstance(scale, Tensor) else scale)
+        return psi.add_(buf) if in_place else psi + buf
+
+    def _seed_pairs(self, psi: Tensor, dt: float, rate: Tensor, in_place: bool = False) -> Tensor:
         """Imprint a ±1 pair with probability ``pair_seeding·dt`` per batch element.
 
         Every element draws its uniform number, centre ``(u0, v0)``
@@ -705,6 +769,7 @@ class Simulator:
         not it seeds, so the stream does not depend on the outcome. On CPU only the
         seeding elements' imprints are computed; on other devices all of them are,
         masked, so that nothing waits for the host. Both give the same numbers.
+        ``in_place``: ``psi`` may be updated in place (on the CPU path).
         """
         n = rate.shape[0]
         dev, gen, f64 = self.device, self.generator, torch.float64
@@ -734,7 +799,7 @@ class Simulator:
             idx = torch.nonzero(seeding).reshape(-1)
             if idx.numel() == 0:
                 return psi
-            out = batched.clone()
+            out = batched if in_place else batched.clone()
             out[idx, strip[idx]] = batched[idx, strip[idx]] * factors(idx)
         else:
             hit = seeding[:, None] & (strip[:, None] == torch.arange(strips, device=dev))

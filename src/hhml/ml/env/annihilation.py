@@ -22,7 +22,9 @@ The whole batch is one set of tensor operations on the field's device: the
 selection is a stable sort of a padded ``[B, S·K]`` table, the imprints are phase
 fields ``[T, nu, nv]`` added per (env, strip). On a GPU ``T = B · max_targets``
 (unchosen slots add exactly 0) and nothing is copied to the host; on a CPU, where
-there is no device to wait for, only the chosen targets are computed.
+there is no device to wait for, only the chosen targets are computed, by the C++ kernel
+:func:`~hhml.core.resonance.imprint_kernel.cpp_imprint_apply` (which also applies the
+factor, and leaves out terms below the last bit of the angle; see its module).
 
 Public names: ``annihilate``.
 """
@@ -34,7 +36,7 @@ from torch import Tensor
 
 from hhml.core.mobius import MobiusStrip
 from hhml.core.resonance.imprint import _image_distance, _phase
-from hhml.core.resonance.imprint_kernel import cpp_imprint_angles
+from hhml.core.resonance.imprint_kernel import cpp_imprint_apply
 from hhml.ml.env.measure import VortexMeasurement
 from hhml.utils.host_sync import device_paths_only
 
@@ -82,8 +84,8 @@ def annihilate(
     n_target = torch.floor((1.0 - preserve_ratio) * vortices.count + 1e-9).clamp_max(M)
     n_target = torch.where(strength > 0.0, n_target, torch.zeros_like(n_target))
     # deepest candidates first; a stable sort keeps the plaquette order among equals
-    key = torch.where(candidate, -depth, torch.full_like(depth, float("inf")))
-    order = torch.sort(key, dim=1, stable=True).indices[:, :M]
+    key = torch.where(candidate, -depth, float("inf"))
+    order = _smallest_stable(key, M)
     rank = torch.arange(M, device=psi.device)
     chosen = torch.gather(candidate, 1, order) & (rank[None, :] < n_target[:, None])
     targeted = chosen.sum(dim=1)
@@ -96,26 +98,55 @@ def annihilate(
     else:
         slots = torch.arange(B * M, device=psi.device)
     env = slots // M
-    flat = order.reshape(-1)[slots]  # index into [S·K] of each slot's vortex
+    flat = order.reshape(-1).index_select(0, slots)  # index into [S·K] of each slot's vortex
+    node = env * (S * K) + flat  # index into [B·S·K]
     rd = chart.real_dtype
-    pos = vortices.position.reshape(B, S * K, 2)[env, flat].to(rd)
-    charge = vortices.charge.reshape(B, S * K)[env, flat].to(rd)
-    weight = -strength.to(rd)[env] * charge * chosen.reshape(-1)[slots].to(rd)
-    r = radius.to(rd)[env]
+    pos = vortices.position.reshape(B * S * K, 2).index_select(0, node).to(rd)
+    charge = vortices.charge.reshape(B * S * K).index_select(0, node).to(rd)
+    weight = -strength.to(rd).index_select(0, env) * charge
+    if not on_host:  # the CPU slots are all chosen (× 1 is exact)
+        weight = weight * chosen.reshape(-1).to(rd)
+    r = radius.to(rd).index_select(0, env)
     group = env * S + flat // K
-    total = (
-        cpp_imprint_angles(chart, pos[:, 0], pos[:, 1], weight, r, group, B * S)
-        if on_host
-        else None
-    )
-    if total is None:  # a device, or the kernel does not apply (IMPRINT_STATUS says why)
-        u0, v0 = pos[:, 0, None, None], pos[:, 1, None, None]
-        uu, vv = chart.coordinates()
-        phi = _phase(chart, uu, vv, u0, v0)  # [T, nu, nv]
-        d = _image_distance(chart, uu, vv, u0, v0)
-        rr = r[:, None, None]
-        angle = weight[:, None, None] * phi * torch.exp(-(d * d) / (2.0 * rr * rr))
-        total = torch.zeros(B * S, *psi.shape[2:], dtype=rd, device=psi.device)
-        total.index_add_(0, group, angle)
+    if on_host:
+        # psi · e^{i·angles} in one C++ pass (None: the kernel does not apply, see
+        # IMPRINT_STATUS; then the torch code below runs)
+        strips = psi.reshape(B * S, *psi.shape[2:])
+        out = cpp_imprint_apply(strips, chart, pos[:, 0], pos[:, 1], weight, r, group)
+        if out is not None:
+            return out.reshape(psi.shape), targeted
+    u0, v0 = pos[:, 0, None, None], pos[:, 1, None, None]
+    uu, vv = chart.coordinates()
+    phi = _phase(chart, uu, vv, u0, v0)  # [T, nu, nv]
+    d = _image_distance(chart, uu, vv, u0, v0)
+    rr = r[:, None, None]
+    angle = weight[:, None, None] * phi * torch.exp(-(d * d) / (2.0 * rr * rr))
+    total = torch.zeros(B * S, *psi.shape[2:], dtype=rd, device=psi.device)
+    total.index_add_(0, group, angle)
     factor = torch.polar(torch.ones_like(total), total).to(psi.dtype).reshape(psi.shape)
     return psi * factor, targeted
+
+
+def _smallest_stable(key: Tensor, m: int) -> Tensor:
+    """Column indices ``[B, m]`` of the ``m`` smallest entries of each row of ``key``
+    ``[B, n]`` (no NaN, ``m ≤ n``), in (value, column) order.
+
+    Equal to ``torch.sort(key, dim=1, stable=True).indices[:, :m]`` without sorting the
+    whole row: ``topk`` gives each row's ``m``-th smallest value ``τ``; the entries below
+    ``τ`` and the first entries equal to ``τ`` (in column order) are the ``m`` chosen,
+    taken in column order by a second ``topk`` (of distinct integer scores) and then
+    stably sorted by value (``[B, m]``). Deterministic, and no host synchronisation
+    (shapes do not depend on values).
+    """
+    B, n = key.shape
+    tau = torch.topk(key, m, dim=1, largest=False, sorted=True).values[:, m - 1 :]
+    less = key < tau
+    equal = key == tau
+    need = m - less.sum(dim=1, keepdim=True)
+    take = less | (equal & (torch.cumsum(equal, dim=1) <= need))
+    # the m chosen columns in column order: the m smallest distinct scores
+    columns = torch.arange(n, device=key.device).expand(B, n)
+    score = torch.where(take, columns, columns + n)
+    chosen = torch.topk(score, m, dim=1, largest=False, sorted=True).values
+    by_value = torch.sort(key.gather(1, chosen), dim=1, stable=True).indices
+    return chosen.gather(1, by_value)

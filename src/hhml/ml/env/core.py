@@ -324,7 +324,11 @@ class MobiusVortexCore:
         self.sim.advance(env.steps_per_action)
         psi = self.sim.psi
         finite = torch.isfinite(torch.view_as_real(psi)).flatten(1).all(dim=1)
-        self.sim.psi = torch.where(finite[:, None, None, None], psi, torch.zeros_like(psi))
+        if env.steps_per_action > 0:
+            # the simulator's own new field (nothing else holds it): zero failed envs in place
+            psi.masked_fill_(~finite[:, None, None, None], 0)
+        else:
+            self.sim.psi = torch.where(finite[:, None, None, None], psi, torch.zeros_like(psi))
         state.time = state.time + (self.sim.t - t0)
         state.elapsed = state.elapsed + 1
         self.state = state = self._measure(state)

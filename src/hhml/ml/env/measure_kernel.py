@@ -13,8 +13,13 @@ in ``~/.cache/torch_extensions``). If compilation is not possible,
 :data:`KERNEL_STATUS` records why and a warning is logged — never silently — and
 ``measure_vortices`` runs the torch code. Set ``HHML_CPP_KERNELS=0`` to disable it.
 
-Public names: :func:`load`, :func:`measure_cpu`, :data:`KERNEL`, :data:`KERNEL_STATUS`,
-``KernelStatus`` (from :mod:`hhml.utils.cpp_build`).
+:func:`moment_sums_cpu` gives the per-strip sums behind
+:func:`hhml.ml.env.observables.moment_tensors` (area, ``|ψ|²``, ``|ψ|⁴`` and the gradient
+energy through the ensemble's five-point Laplacian) in one pass, in place of a torch
+Laplacian and four weighted reductions.
+
+Public names: :func:`load`, :func:`measure_cpu`, :func:`moment_sums_cpu`, :data:`KERNEL`,
+:data:`KERNEL_STATUS`, ``KernelStatus`` (from :mod:`hhml.utils.cpp_build`).
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from hhml.errors import ConfigError
 from hhml.utils.cpp_build import CppKernel, KernelStatus
 
 if TYPE_CHECKING:
-    from hhml.core.mobius import MobiusStrip, TokamakStack
+    from hhml.core.mobius import LatticeEnsemble, MobiusStrip, TokamakStack
     from hhml.ml.env.measure import VortexMeasurement, VortexTracks
 
-__all__ = ["KERNEL", "KERNEL_STATUS", "KernelStatus", "load", "measure_cpu"]
+__all__ = ["KERNEL", "KERNEL_STATUS", "KernelStatus", "load", "measure_cpu", "moment_sums_cpu"]
 
 _SOURCE = Path(__file__).parent / "csrc" / "measure.cpp"
 _TOPOLOGY = {"mobius": 0, "cylinder": 1, "torus": 2}
@@ -42,7 +47,7 @@ _TOPOLOGY = {"mobius": 0, "cylinder": 1, "torus": 2}
 
 #: The measurement kernel (built on first use).
 KERNEL = CppKernel(
-    "hhml_env_measure_v1",
+    "hhml_env_measure_v3",
     _SOURCE,
     # no FMA contraction: the kernel reproduces the torch code's roundings
     ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"],
@@ -164,3 +169,54 @@ def measure_cpu(
     )
     tracks_out = VortexTracks(position=meas.position, charge=meas.charge, age=age, valid=valid)
     return meas, tracks_out
+
+
+def moment_sums_cpu(psi: Tensor, lattice: LatticeEnsemble) -> Tensor | None:
+    """Per-strip sums of :func:`~hhml.ml.env.observables.moment_tensors`, or None.
+
+    Parameters
+    ----------
+    psi
+        CPU complex field ``[B, S, nu, nv]`` of the lattice's dtype.
+    lattice
+        A :class:`~hhml.core.mobius.LatticeEnsemble` with an embedded metric.
+
+    Returns
+    -------
+    Tensor or None
+        float64 ``[B, S, 4]``: ``Σ area``, ``Σ area·|ψ|²``, ``Σ area·|ψ|⁴`` and
+        ``Σ area·Re(ψ̄ Δψ)`` over each strip (``Δ`` the ensemble's Laplacian; each
+        per-node product rounded in the field's precision as the torch code rounds it,
+        the sums accumulated in float64). None where it does not apply (another device,
+        dtype, lattice or metric) or when the kernel is unavailable.
+    """
+    from hhml.core.mobius import LatticeEnsemble
+    from hhml.core.mobius.neighbours import u_minus, u_plus
+
+    if not isinstance(lattice, LatticeEnsemble) or lattice.metric == "flat":
+        return None
+    chart = lattice.strip
+    if psi.device.type != "cpu" or psi.dtype != chart.dtype or psi.dim() != 4:
+        return None
+    module = load()
+    if module is None:
+        return None
+    B, S, nu, nv = (int(n) for n in psi.shape)
+    N = B * S
+    real = chart.real_dtype
+    phase = lattice.seam_phase.to(psi.dtype)
+    # the ghost rows of band_laplacian: the +u neighbours of the last row, −u of the first
+    up = u_plus(psi[..., :1, :], chart.flip, phase).reshape(N, nv).contiguous()
+    dn = u_minus(psi[..., -1:, :], chart.flip, phase).reshape(N, nv).contiguous()
+    coefs = [c.expand(B, S, nu, nv).reshape(N, nu, nv) for c in lattice.face_coefficients(real)]
+    area = lattice.area_weights().to(real).expand(B, S, nu, nv).reshape(N, nu, nv)
+    out: Tensor = module.moment_sums(
+        psi.reshape(N, nu, nv).contiguous(),
+        up,
+        dn,
+        *(c.contiguous() for c in coefs),
+        area.contiguous(),
+        chart.periodic_v,
+        float(chart.ghost_sign),
+    )
+    return out.reshape(B, S, 4)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from hhml.core.mobius import LatticeEnsemble
+from hhml.ml.env.measure_kernel import moment_sums_cpu
 
 __all__ = [
     "berry_dennis_density",
@@ -49,7 +50,26 @@ def moment_tensors(psi: Tensor, lattice: LatticeEnsemble) -> dict[str, Tensor]:
         (1/length² × field²; exact summation by parts for the seam-aware
         finite-volume Laplacian), and ``k2`` = gradient / norm, the mean squared
         wavenumber ⟨k²⟩ (1/length²). Each ``[B]`` float64 tensor.
+
+    Notes
+    -----
+    On the CPU, for an embedded ensemble, the C++ pass
+    :func:`~hhml.ml.env.measure_kernel.moment_sums_cpu` computes the same per-node
+    products and sums them in float64 (the torch code sums in the field's precision): the
+    results differ by the rounding of those sums (~1e-7 relative for complex64).
     """
+    sums = moment_sums_cpu(psi, lattice) if psi.device.type == "cpu" else None
+    if sums is not None:  # the C++ pass: the same products, float64 sums
+        s = sums.sum(dim=1)
+        total, norm = s[:, 0], s[:, 1] / s[:, 0]
+        tiny64 = torch.finfo(psi.real.dtype).tiny
+        grad64 = (-s[:, 3] / total).clamp_min(0.0)
+        return {
+            "norm": norm,
+            "quartic": s[:, 2] / total,
+            "gradient": grad64,
+            "k2": grad64 / norm.clamp_min(tiny64),
+        }
     area = lattice.area_weights().to(psi.real.dtype)
     total = area.sum(dim=(-3, -2, -1))
     dens = psi.real.square() + psi.imag.square()

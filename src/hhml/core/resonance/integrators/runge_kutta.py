@@ -21,8 +21,9 @@ class RK4(Integrator):
     order = 4
 
     def step(self, psi: Tensor, t: float, dt: float) -> Tensor:
-        # stacks on a CPU: the whole step in one fused C++ kernel (stage combinations
-        # included), the same numbers to rounding; None where it does not apply
+        # the whole step in one fused kernel (stage combinations included; the same
+        # numbers to rounding): the C++ kernels on a CPU, the compiled step of
+        # hhml.core.resonance.compiled_rk4 elsewhere; None where none applies
         fused = self.sim.fused_rk4_step(psi, t, dt)
         if fused is not None:
             return fused

@@ -18,6 +18,8 @@
 // (compile with -ffp-contract=off) and are bit-identical to it; |psi_6| uses
 // (du + i dv)^6 / |d|^6 instead of atan2 / cos / sin and the strip rms is summed in double,
 // which differ from the torch code by rounding only. See hhml/ml/env/measure.py.
+// moment_sums: the per-strip sums of the field moments (area, |psi|^2, |psi|^4, gradient
+// energy through the five-point Laplacian) in one pass, for observables.moment_tensors.
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -846,8 +848,111 @@ std::vector<torch::Tensor> measure_strips(const torch::Tensor& psi, const torch:
   return {stats, depth_sum, hex, oi, oj, charge, position, depth, age, valid};
 }
 
+// Per-strip sums of the field moments (hhml.ml.env.observables.moment_tensors): for each
+// strip n, in double, sum of area, area * |psi|^2, area * |psi|^4 and area * Re(conj(psi) lap),
+// lap the five-point Laplacian of lattice.band_laplacian: cup (up - psi) + cum (dn - psi) +
+// cvp (rt - psi) + cvm (lt - psi), up / dn the u neighbours (ghost rows given: the seam rule
+// applied by the caller), rt / lt the v neighbours (periodic, or ghost_sign * the edge
+// value). Every per-node product is rounded in T as the torch code rounds it; only the sums
+// differ (double accumulators instead of torch's float cascade).
+template <typename T>
+void moments_impl(int64_t N, int64_t nu, int64_t nv, const T* psi, const T* up, const T* dn,
+                  const T* cup, const T* cum, const T* cvp, const T* cvm, const T* area,
+                  bool periodic, T gsign, double* out) {
+#pragma omp parallel if (N > 1)
+  {
+    // the row with its v ghosts at both ends (interleaved re, im), and per-node products
+    std::vector<T> ext(static_cast<size_t>(2 * (nv + 2))), prod(static_cast<size_t>(3 * nv));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* f = psi + 2 * n * nu * nv;
+      double s_area = 0.0, s_norm = 0.0, s_quart = 0.0, s_grad = 0.0;
+      T* pn = prod.data();
+      T* pq = pn + nv;
+      T* pg = pq + nv;
+      for (int64_t i = 0; i < nu; ++i) {
+        const T* row = f + 2 * i * nv;
+        const T* urow = i + 1 < nu ? f + 2 * (i + 1) * nv : up + 2 * n * nv;
+        const T* drow = i > 0 ? f + 2 * (i - 1) * nv : dn + 2 * n * nv;
+        const int64_t o = (n * nu + i) * nv;
+        T* e = ext.data();
+        std::copy(row, row + 2 * nv, e + 2);
+        if (periodic) {
+          e[0] = row[2 * (nv - 1)], e[1] = row[2 * (nv - 1) + 1];
+          e[2 * (nv + 1)] = row[0], e[2 * (nv + 1) + 1] = row[1];
+        } else {
+          e[0] = row[0] * gsign, e[1] = row[1] * gsign;
+          e[2 * (nv + 1)] = row[2 * (nv - 1)] * gsign;
+          e[2 * (nv + 1) + 1] = row[2 * (nv - 1) + 1] * gsign;
+        }
+        const T* c1 = cup + o;
+        const T* c2 = cum + o;
+        const T* c3 = cvp + o;
+        const T* c4 = cvm + o;
+        const T* w = area + o;
+        for (int64_t j = 0; j < nv; ++j) {
+          const T a = e[2 * j + 2], b = e[2 * j + 3];
+          const T lr = e[2 * j], li = e[2 * j + 1], rr = e[2 * j + 4], ri = e[2 * j + 5];
+          const T lap_r =
+              ((c1[j] * (urow[2 * j] - a) + c2[j] * (drow[2 * j] - a)) + c3[j] * (rr - a)) +
+              c4[j] * (lr - a);
+          const T lap_i = ((c1[j] * (urow[2 * j + 1] - b) + c2[j] * (drow[2 * j + 1] - b)) +
+                           c3[j] * (ri - b)) +
+                          c4[j] * (li - b);
+          const T dens = a * a + b * b;
+          pn[j] = w[j] * dens;
+          pq[j] = w[j] * (dens * dens);
+          pg[j] = w[j] * (a * lap_r + b * lap_i);
+        }
+        for (int64_t j = 0; j < nv; ++j) {
+          s_area += double(w[j]);
+          s_norm += double(pn[j]);
+          s_quart += double(pq[j]);
+          s_grad += double(pg[j]);
+        }
+      }
+      out[4 * n] = s_area;
+      out[4 * n + 1] = s_norm;
+      out[4 * n + 2] = s_quart;
+      out[4 * n + 3] = s_grad;
+    }
+  }
+}
+
+torch::Tensor moment_sums(const torch::Tensor& psi, const torch::Tensor& up,
+                          const torch::Tensor& dn, const torch::Tensor& cup,
+                          const torch::Tensor& cum, const torch::Tensor& cvp,
+                          const torch::Tensor& cvm, const torch::Tensor& area, bool periodic_v,
+                          double ghost_sign) {
+  TORCH_CHECK(psi.dim() == 3 && psi.is_complex() && psi.is_contiguous(),
+              "moment_sums: psi must be a contiguous complex [N, nu, nv]");
+  const int64_t N = psi.size(0), nu = psi.size(1), nv = psi.size(2);
+  const auto real = c10::toRealValueType(psi.scalar_type());
+  for (const auto* g : {&up, &dn})
+    TORCH_CHECK(g->dim() == 2 && g->size(0) == N && g->size(1) == nv && g->is_contiguous() &&
+                    g->scalar_type() == psi.scalar_type(),
+                "moment_sums: ghost rows must be contiguous [N, nv] of psi's dtype");
+  for (const auto* c : {&cup, &cum, &cvp, &cvm, &area})
+    TORCH_CHECK(c->sizes() == psi.sizes() && c->is_contiguous() && c->scalar_type() == real,
+                "moment_sums: coefficients and areas must be contiguous real [N, nu, nv]");
+  auto out = torch::empty({N, 4}, psi.options().dtype(torch::kFloat64));
+  if (N == 0) return out;
+  const auto pr = torch::view_as_real(psi), ur = torch::view_as_real(up),
+             dr = torch::view_as_real(dn);
+  AT_DISPATCH_FLOATING_TYPES(real, "moment_sums", [&] {
+    moments_impl<scalar_t>(N, nu, nv, pr.data_ptr<scalar_t>(), ur.data_ptr<scalar_t>(),
+                           dr.data_ptr<scalar_t>(), cup.data_ptr<scalar_t>(),
+                           cum.data_ptr<scalar_t>(), cvp.data_ptr<scalar_t>(),
+                           cvm.data_ptr<scalar_t>(), area.data_ptr<scalar_t>(), periodic_v,
+                           scalar_t(ghost_sign), out.data_ptr<double>());
+  });
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("measure_strips", &measure_strips, "per-strip vortex measurement (HHmL)");
+  m.def("moment_sums", &moment_sums, "per-strip sums of the field moments (HHmL)",
+        py::call_guard<py::gil_scoped_release>());
 }
