@@ -170,9 +170,9 @@ def test_control_map_is_affine_with_integer_winding_and_validated_ranges() -> No
     assert mid[k] == pytest.approx(cmap.low[k] + 0.65 * (cmap.high[k] - cmap.low[k]))
     m = [c.name for c in CONTROLS].index("boundary_winding")
     assert mid[m] == round(mid[m])
-    bad = load_config(None, ["controls.damping_low=2.5", "controls.damping_high=3"])
+    bad = load_config(None, ["controls.damping_low=-0.5", "controls.damping_high=3"])
     with pytest.raises(
-        ConfigError, match=r"controls.damping_low = 2.5 is outside .* dynamics.damping"
+        ConfigError, match=r"controls.damping_low = -0.5 is outside .* dynamics.damping"
     ):
         ControlMap(bad)
     bad = load_config(None, ["controls.kappa_low=1.5", "controls.kappa_high=1.5"])

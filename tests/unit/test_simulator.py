@@ -343,8 +343,8 @@ def test_invalid_simulator_arguments_are_named() -> None:
 def test_invalid_field_params_are_rejected_with_dotted_names() -> None:
     lat = MobiusStrip(8, 4)
     p = FieldParams()
-    p.damping = 3.0  # bypass construction-time validation: the simulator validates again
-    with pytest.raises(ConfigError, match=r"dynamics\.damping = 3\.0.*\[0, 2\]"):
+    p.damping = -3.0  # bypass construction-time validation: the simulator validates again
+    with pytest.raises(ConfigError, match=r"dynamics\.damping = -3\.0.*allowed >= 0"):
         Simulator(lat, p)
     with pytest.raises(ConfigError, match=r"params\[1\]"):
         Simulator(lat, [FieldParams(), 3])  # type: ignore[list-item]

@@ -133,7 +133,7 @@ def test_registry_is_complete() -> None:
     from hhml.validation.checks import GROUPS, expand_names
 
     assert GROUPS["physics"] == NAMES
-    assert set(GROUPS) == {"physics", "tensor-networks", "gft"}
+    assert set(GROUPS) == {"physics", "tensor-networks", "gft", "cgl"}
     assert list(CHECKS) == [n for members in GROUPS.values() for n in members]
     assert expand_names(["gft", "null-model", "gft"]) == [*GROUPS["gft"], "null-model"]
 

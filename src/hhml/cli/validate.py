@@ -38,7 +38,7 @@ __all__ = ["main"]
 _PROG = "hhml-validate"
 #: The groups of ``hhml.validation.checks.GROUPS``, named in --help without importing
 #: the checks (a test checks that both agree).
-_GROUP_NAMES = ("physics", "tensor-networks", "gft")
+_GROUP_NAMES = ("physics", "tensor-networks", "gft", "cgl")
 
 _HELP = f"""Run HHmL's physics validation checks. Each check compares a measured number
 with an independent reference (analytic result or separate implementation) and prints

@@ -79,38 +79,52 @@ class FieldParams(Section):
 
     Special cases: real Ginzburg–Landau (α = β = 0); the conservative defocusing
     NLS / Gross–Pitaevskii equation iψ_t = −αΔψ + β|ψ|²ψ (γ = 1, D = g = 0);
-    linear diffusion (γ = 1, g = 0).
+    linear diffusion (γ = 1, g = 0); the canonical complex Ginzburg–Landau
+    equation ∂ψ/∂t = ψ + (1 + ib)∇²ψ − (1 + ic)|ψ|²ψ (γ = 0, D = 1, α = b, g = 1,
+    β = c; preset ``dynamics=cgl_canonical``, docs/physics.md).
+
+    Ranges are physical validity only: a quantity whose sign is fixed by its
+    meaning (a damping, diffusion, filter, temperature, amplitude or rate) has
+    ``low = 0`` (D < 0 or ν₄ < 0 is anti-diffusion, ill-posed at short
+    wavelengths; T < 0 has no meaning), a signed one (α, β, ω, and the integer m)
+    is any finite value; NaN and ±inf are always refused.
+    Whether a time step resolves the resulting dynamics is checked by the
+    simulator (:meth:`~hhml.core.resonance.Simulator.check_time_step`), and the
+    range an RL agent may explore is the controls table
+    (:mod:`hhml.config.controls`), not this schema.
 
     Attributes
     ----------
     damping : float
-        γ, linear damping; the linear growth rate is 1 − γ. Range [0, 2].
+        γ, linear damping; the linear growth rate is 1 − γ. Range γ ≥ 0.
     nonlinearity : float
-        g, real (saturating) cubic coefficient. Range [0, 10].
+        g, real (saturating) cubic coefficient. Range g ≥ 0 (g < 0 without a
+        higher-order saturation blows up).
     diffusion : float
-        D, real diffusion coefficient. Range [0, 0.1].
+        D, real diffusion coefficient. Range D ≥ 0.
     noise_temperature : float
-        T, strength of the additive complex white noise. Range [0, 0.1].
+        T, strength of the additive complex white noise. Range T ≥ 0.
     dispersion : float
-        α, linear dispersion (imaginary part of the Laplacian coefficient). Range [−0.1, 0.1].
+        α, linear dispersion (imaginary part of the Laplacian coefficient). Any real.
     nonlinear_frequency : float
-        β, nonlinear frequency shift (imaginary cubic coefficient). Range [−2, 2].
+        β, nonlinear frequency shift (imaginary cubic coefficient). Any real.
     spectral_filter : float
-        ν₄, biharmonic (hyperviscous) damping. Range [0, 1e−5].
+        ν₄, biharmonic (hyperviscous) damping. Range ν₄ ≥ 0.
     source_amplitude : float
-        A, amplitude of the boundary sources. Range [0, 5].
+        A, amplitude of the boundary sources. Range A ≥ 0.
     source_frequency : float
-        ω, angular frequency of the boundary sources. Range [−5, 5].
+        ω, angular frequency of the boundary sources. Any real.
     source_spread : float
-        σ_A, relative spread of the per-source amplitudes. Range [0, 1].
+        σ_A, relative spread of the per-source amplitudes. Range σ_A ≥ 0.
     boundary_winding : int
-        m, phase winding of the sources around the boundary circle. Range [−8, 8].
+        m, phase winding of the sources around the boundary circle. Any integer.
     coupling : float
-        c, coupling strength between neighbouring strips of a stack. Range [0, 2].
+        c, coupling strength between neighbouring strips of a stack. Range c ≥ 0.
     pinning : float
-        V₀, depth of the pinning potential. Range [0, 5].
+        V₀, depth of the pinning potential. Range V₀ ≥ 0.
     pair_seeding : float
-        Rate of vortex–antivortex pair imprints (pairs per unit time). Range [0, 10].
+        Rate of vortex–antivortex pair imprints (pairs per unit time). Range ≥ 0;
+        the simulator also needs rate × dt ≤ 1.
     pinning_sites : int
         Number of pinning sites. Range [0, 256].
     pinning_radius : float
@@ -124,46 +138,36 @@ class FieldParams(Section):
     section_name: ClassVar[str] = "dynamics"
 
     damping: float = spec(
-        0.0, low=0.0, high=2.0, symbol="γ", doc="linear damping; growth rate is 1 − γ (1/time)"
+        0.0, low=0.0, symbol="γ", doc="linear damping; growth rate is 1 − γ (1/time)"
     )
     nonlinearity: float = spec(
-        1.0, low=0.0, high=10.0, symbol="g", doc="real cubic (saturating) coefficient (1/time)"
+        1.0, low=0.0, symbol="g", doc="real cubic (saturating) coefficient (1/time)"
     )
-    diffusion: float = spec(
-        0.01, low=0.0, high=0.1, symbol="D", doc="diffusion coefficient (length²/time)"
-    )
+    diffusion: float = spec(0.01, low=0.0, symbol="D", doc="diffusion coefficient (length²/time)")
     noise_temperature: float = spec(
-        0.0, low=0.0, high=0.1, symbol="T", doc="additive complex white-noise temperature"
+        0.0, low=0.0, symbol="T", doc="additive complex white-noise temperature"
     )
-    dispersion: float = spec(
-        0.0, low=-0.1, high=0.1, symbol="α", doc="linear dispersion, i·α·Δψ (length²/time)"
-    )
+    dispersion: float = spec(0.0, symbol="α", doc="linear dispersion, i·α·Δψ (length²/time)")
     nonlinear_frequency: float = spec(
-        0.0, low=-2.0, high=2.0, symbol="β", doc="nonlinear frequency shift, i·β·|ψ|²ψ (1/time)"
+        0.0, symbol="β", doc="nonlinear frequency shift, i·β·|ψ|²ψ (1/time)"
     )
     spectral_filter: float = spec(
-        0.0, low=0.0, high=1e-5, symbol="ν₄", doc="biharmonic damping −ν₄Δ²ψ (length⁴/time)"
+        0.0, low=0.0, symbol="ν₄", doc="biharmonic damping −ν₄Δ²ψ (length⁴/time)"
     )
-    source_amplitude: float = spec(
-        0.0, low=0.0, high=5.0, symbol="A", doc="boundary source amplitude"
-    )
+    source_amplitude: float = spec(0.0, low=0.0, symbol="A", doc="boundary source amplitude")
     source_frequency: float = spec(
-        0.0, low=-5.0, high=5.0, symbol="ω", doc="boundary source angular frequency (1/time)"
+        0.0, symbol="ω", doc="boundary source angular frequency (1/time)"
     )
     source_spread: float = spec(
-        0.0, low=0.0, high=1.0, symbol="σ_A", doc="relative spread of per-source amplitudes"
+        0.0, low=0.0, symbol="σ_A", doc="relative spread of per-source amplitudes"
     )
     boundary_winding: int = spec(
-        0, low=-8, high=8, integer=True, symbol="m", doc="source phase winding on the boundary"
+        0, integer=True, symbol="m", doc="source phase winding on the boundary"
     )
-    coupling: float = spec(
-        0.0, low=0.0, high=2.0, symbol="c", doc="inter-strip coupling strength (1/time)"
-    )
-    pinning: float = spec(
-        0.0, low=0.0, high=5.0, symbol="V₀", doc="pinning potential depth (1/time)"
-    )
+    coupling: float = spec(0.0, low=0.0, symbol="c", doc="inter-strip coupling strength (1/time)")
+    pinning: float = spec(0.0, low=0.0, symbol="V₀", doc="pinning potential depth (1/time)")
     pair_seeding: float = spec(
-        0.0, low=0.0, high=10.0, doc="vortex–antivortex pair imprints per unit time"
+        0.0, low=0.0, doc="vortex–antivortex pair imprints per unit time (≤ 1/dt)"
     )
     pinning_sites: int = spec(8, low=0, high=256, integer=True, doc="number of pinning sites")
     pinning_radius: float = spec(0.15, low=1e-3, high=10.0, doc="radius of a pinning site (length)")

@@ -426,8 +426,9 @@ GEOMETRY_BASE = dict(aspect=12.0, kappa=1.3, delta=0.2, coupling_range=2.0, twis
 
 
 def _perturbed(value: float, low: float, high: float, integer: bool) -> float:
-    """A value 20 % of the allowed span (1 for integers) away from ``value``, inside the range."""
-    step = 1.0 if integer else 0.2 * (high - low) if math.isfinite(high - low) else 0.2 * value
+    """A value 20 % of the allowed span (1 for integers; the value itself where the range is
+    unbounded) away from ``value``, inside the range."""
+    step = 1.0 if integer else 0.2 * (high - low) if math.isfinite(high - low) else value
     up = value + step
     return up if up <= high else value - step
 
@@ -498,11 +499,12 @@ GROUPS: dict[str, list[str]] = {"physics": list(CHECKS)}
 def _register_science_checks() -> None:
     """Add the tensor-network and group-field-theory checks (their modules import
     :class:`CheckResult` from here, so they are registered after it is defined)."""
-    from hhml.validation import gft_checks, happy_checks, mera_checks, tn_exact_checks
+    from hhml.validation import cgl_checks, gft_checks, happy_checks, mera_checks, tn_exact_checks
 
     groups = {
         "tensor-networks": {**tn_exact_checks.CHECKS, **mera_checks.CHECKS, **happy_checks.CHECKS},
         "gft": dict(gft_checks.CHECKS),
+        "cgl": dict(cgl_checks.CHECKS),
     }
     for group, checks in groups.items():
         CHECKS.update(checks)

@@ -1,4 +1,4 @@
-"""The field simulator: the equation of DESIGN §4 on a lattice.
+"""The field simulator: the equation of docs/physics.md on a lattice.
 
     ∂ψ/∂t = (1 − γ)ψ + (D + iα)Δψ − ν₄Δ²ψ − (g + iβ)|ψ|²ψ − V(x)ψ
             + S(x, t) + c·Σ_{s'} W_{ss'}(ψ_{s'} − ψ_s) + √(2T) η(x, t)
