@@ -25,7 +25,7 @@ from hhml.errors import HHmLError
 __all__ = ["EXIT_USAGE", "main"]
 
 _HELP = """Analyse a run directory, a training checkpoint (model_*.pt) or a field snapshot
-(snapshots/step_*.pt) and write a report.
+(snapshots/step_*.h5, or .pt of older runs) and write a report.
 
 The report (report.md or report.html, with PNG figures, and always report.json with
 every number in it) shows the training and evaluation returns beside a random-action

@@ -1,4 +1,4 @@
-"""Render a field snapshot (``snapshots/step_<n>.pt``) of one environment to a PNG.
+"""Render a field snapshot (``snapshots/step_<n>.h5``, or ``.pt``) of one environment to a PNG.
 
 One row per strip of the stack: the amplitude ``|ψ|`` and the phase ``arg ψ`` on
 the strip's chart (u along the centre line, v across; cell-centred nodes, so the
@@ -108,7 +108,7 @@ def render_snapshot_png(path: Path, env: int = 0, *, dpi: int = 100) -> bytes:
     Parameters
     ----------
     path
-        A ``step_<n>.pt`` file written by the trainer (``MobiusVortexEnv.snapshot()``).
+        A ``step_<n>.h5`` (or older ``.pt``) file written by the trainer.
     env
         Which environment of the batch to draw (``0 <= env < B``).
     dpi

@@ -9,7 +9,7 @@
       model_last.pt      everything needed to resume exactly
       model_best.pt      the agent at its best evaluation
       tensorboard/       event files
-      snapshots/         field snapshots (step_<n>.pt)
+      snapshots/         field snapshots (step_<n>.h5)
 
 A run killed before its first checkpoint has ``config.yaml`` (and maybe
 ``metrics.jsonl``, ``metrics.json``, ``model_best.pt``, ``tensorboard/``,
