@@ -170,3 +170,22 @@ def test_validation_checks_pass_quick() -> None:
             continue  # covered above; keeps this file fast
         result = check(True, torch.device("cpu"))
         assert result.passed, (name, result.measured, result.details)
+
+
+def test_monogamy_check_is_labelled_a_code_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from hhml.validation import happy_checks
+
+    real = happy_checks.random_interval_triples
+
+    def few(n: int, count: int, rng: np.random.Generator) -> list[tuple[tuple[int, ...], ...]]:
+        return list(real(n, 5, rng))  # 5 triples per case keep this test fast
+
+    monkeypatch.setattr(happy_checks, "random_interval_triples", few)
+    result = happy_checks.CHECKS["tn-mutual-information-monogamy"](True, torch.device("cpu"))
+    # The id is unchanged; the description says it tests the min-cut code, not physics
+    # (I3 <= 0 holds for the min cuts of any graph).
+    assert result.name == "tn-mutual-information-monogamy"
+    assert result.description.startswith("code check of the min-cut solver")
+    assert result.passed and result.measured <= 0

@@ -124,3 +124,19 @@ def test_entanglement_errors() -> None:
         entanglement_entropy(np.ones(4), [2, 2], [3])
     with pytest.raises(ConfigError, match="alpha"):
         entropy_from_spectrum(np.array([1.0]), -1.0)
+
+
+def test_central_charge_check_quick_is_tight() -> None:
+    import torch
+
+    from hhml.validation.tn_exact_checks import CENTRAL_CHARGE_TOLERANCES, check_central_charge
+
+    res = check_central_charge(True, torch.device("cpu"))
+    assert res.passed, res.details
+    tol_i, tol_x = CENTRAL_CHARGE_TOLERANCES[True]
+    # Measured at L = 128: |c − 1/2| = 3.9e-5, |c − 1| = 3.2e-4 (deterministic finite-size
+    # errors of the fit); the tolerances stay within 10 × of them.
+    assert res.details["ising_error"] == pytest.approx(3.9e-5, rel=0.05)
+    assert res.details["xx_error"] == pytest.approx(3.2e-4, rel=0.05)
+    assert res.details["ising_error"] <= tol_i <= 10 * res.details["ising_error"]
+    assert res.details["xx_error"] <= tol_x <= 10 * res.details["xx_error"]
