@@ -20,6 +20,7 @@ SCIENCE = sorted((EXAMPLES_DIR / "science").glob("*.py"))
 COMMANDS: dict[str, list[str]] = {
     "simulate_mobius.py": ["--out", "{out}", "simulation=quick", "lattice=small"],
     "train_sb3_mobius.py": ["--quick", "--out", "{out}"],
+    "cgl_defect_turbulence.py": ["--quick", "--out", "{out}"],
     **{f"science/{p.name}": ["--quick", "--out", "{out}"] for p in SCIENCE},
 }
 
