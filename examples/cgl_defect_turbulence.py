@@ -34,6 +34,9 @@ from hhml.core.factory import build_simulator
 from hhml.core.resonance import detect_vortices
 from hhml.plotting import draw_strip
 
+#: The repository's config groups (for ``dynamics=cgl_canonical``), wherever it runs from.
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     fig, axes = plt.subplots(3, 2, figsize=(11, 8), layout="constrained")
     summary: dict[str, object] = {"steps": steps, "dt": 0.05, "overrides": args.overrides}
     for row, topology in enumerate(("mobius", "torus")):
-        cfg = load_config(None, [*base, f"lattice.topology={topology}", *args.overrides])
+        overrides = [*base, f"lattice.topology={topology}", *args.overrides]
+        cfg = load_config(None, overrides, config_root=CONFIGS)
         sim = build_simulator(cfg)
         times, counts = [], []
         for _ in range(steps // every):
