@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_runs import TINY_MOBIUS_RUN
 
 from hhml.analysis.loading import load_run, load_snapshot, open_input
 from hhml.analysis.report import build_report, write_report
@@ -18,27 +19,8 @@ from hhml.cli.train import main as train_main
 from hhml.errors import CheckpointError
 
 REPO = Path(__file__).parents[2]
-TINY = [
-    "lattice=env",
-    "simulation=env",
-    "env=mobius",
-    "agent=td3",
-    "lattice.nu=16",
-    "lattice.nv=6",
-    "env.num_envs=2",
-    "env.horizon=5",
-    "agent.learning_starts=20",
-    "agent.batch_size=8",
-    "agent.hidden_size=16",
-    "training.total_steps=40",
-    "training.eval_every=20",
-    "training.eval_episodes=1",
-    "training.log_every=10",
-    "training.checkpoint_every=20",
-    "training.snapshot_every=20",
-    "training.progress_bar=false",
-    "training.tensorboard=false",
-]
+
+TINY = TINY_MOBIUS_RUN
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from tiny_runs import TINY_MOBIUS_RUN
 
 from hhml.analysis.animation import AnimationWriter, FieldAnimator, Frame
 from hhml.analysis.evaluate import evaluate, frame_of, load_evaluation
@@ -25,28 +26,7 @@ from hhml.ml.rl import make_agent
 from hhml.ml.training.checkpoint import load_trained_agent, save_checkpoint
 from hhml.ml.training.evaluation import AgentPolicy, run_episodes
 
-# as tests/unit/test_analysis_report.py: a Möbius run of 40 steps, 5-step episodes
-TINY = [
-    "lattice=env",
-    "simulation=env",
-    "env=mobius",
-    "agent=td3",
-    "lattice.nu=16",
-    "lattice.nv=6",
-    "env.num_envs=2",
-    "env.horizon=5",
-    "agent.learning_starts=20",
-    "agent.batch_size=8",
-    "agent.hidden_size=16",
-    "training.total_steps=40",
-    "training.eval_every=20",
-    "training.eval_episodes=1",
-    "training.log_every=10",
-    "training.checkpoint_every=20",
-    "training.snapshot_every=20",
-    "training.progress_bar=false",
-    "training.tensorboard=false",
-]
+TINY = TINY_MOBIUS_RUN
 
 
 @pytest.fixture(scope="module")

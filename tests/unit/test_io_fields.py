@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_runs import TINY_MOBIUS_RUN
 
 from hhml.analysis.loading import load_run, load_snapshot, open_input
 from hhml.cli.train import main as train_main
@@ -32,27 +33,7 @@ from hhml.io.fields import (
 from hhml.monitoring.runs import latest_snapshot
 from hhml.monitoring.snapshot_image import render_snapshot_png
 
-TINY = [
-    "lattice=env",
-    "simulation=env",
-    "env=mobius",
-    "agent=td3",
-    "lattice.nu=16",
-    "lattice.nv=6",
-    "env.num_envs=2",
-    "env.horizon=5",
-    "agent.learning_starts=20",
-    "agent.batch_size=8",
-    "agent.hidden_size=16",
-    "training.total_steps=40",
-    "training.eval_every=20",
-    "training.eval_episodes=1",
-    "training.log_every=10",
-    "training.checkpoint_every=20",
-    "training.snapshot_every=20",
-    "training.progress_bar=false",
-    "training.tensorboard=false",
-]
+TINY = TINY_MOBIUS_RUN
 
 
 def synthetic_snapshot(dtype: torch.dtype, vortices: int = 5) -> dict[str, Any]:

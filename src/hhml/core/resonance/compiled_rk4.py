@@ -62,6 +62,7 @@ from hhml.core.resonance.flat_kernels import (
     _interleaved_potential,
     _real_kernel,
     _v_mode,
+    dynamo_disabled_reason,
 )
 from hhml.core.resonance.stack_kernel import ComplexParam, RealParam, _validate
 from hhml.errors import ConfigError, LatticeError
@@ -115,11 +116,7 @@ _LOCK = threading.Lock()
 def _disabled_reason() -> str:
     if not RK4_COMPILE_STATUS.available:
         return RK4_COMPILE_STATUS.reason
-    import torch._dynamo
-
-    if bool(torch._dynamo.config.disable):
-        return "TorchDynamo is disabled (TORCH_COMPILE_DISABLE or torch._dynamo.config.disable)"
-    return ""
+    return dynamo_disabled_reason()
 
 
 def _mark_unavailable(reason: str) -> None:

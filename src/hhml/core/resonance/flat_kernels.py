@@ -583,15 +583,21 @@ def _make_compiled(flip: bool, v_mode: str, lap_only: bool) -> _KernelFn:
     return compiled
 
 
-def _compile_disabled_reason() -> str:
-    """Why compilation cannot be used in this process, or ``""``."""
-    if not COMPILE_STATUS.available:
-        return COMPILE_STATUS.reason
+def dynamo_disabled_reason() -> str:
+    """``""``, or why TorchDynamo is switched off in this process (``TORCH_COMPILE_DISABLE``
+    or ``torch._dynamo.config.disable``); shared by every compiled hhml kernel."""
     import torch._dynamo
 
     if bool(torch._dynamo.config.disable):
         return "TorchDynamo is disabled (TORCH_COMPILE_DISABLE or torch._dynamo.config.disable)"
     return ""
+
+
+def _compile_disabled_reason() -> str:
+    """Why compilation cannot be used in this process, or ``""``."""
+    if not COMPILE_STATUS.available:
+        return COMPILE_STATUS.reason
+    return dynamo_disabled_reason()
 
 
 def _mark_unavailable(reason: str) -> None:
