@@ -43,13 +43,17 @@ The searches may take as many env steps as the agent's training
 Each line gives the mean return, its 95 % Student-t interval, and the env steps the
 search took. A trained agent has learned something only where it beats all four.
 
-CONFIG is a YAML file (as for hhml-train); OVERRIDES are section.key=value or
-group=name, e.g. training.eval_episodes=10. The name of each baseline is printed on
+CONFIG is a YAML file or the name of a packaged experiment (as for hhml-train
+--config, e.g. quickstart); OVERRIDES are section.key=value or group=name, e.g.
+training.eval_episodes=10. --config-dir DIR adds your own config groups and
+experiments, searched before the packaged ones; --print-config prints the
+resolved config as YAML and exits. The name of each baseline is printed on
 stderr when its search starts; --no-progress or -q (only the table) turn that off.
 
 \b
 Examples:
   hhml-baselines configs/experiment/quickstart.yaml
+  hhml-baselines quickstart --print-config
   hhml-baselines configs/experiment/quickstart.yaml training.eval_episodes=10 \\
       --json results/baselines/quickstart.json
   hhml-baselines configs/experiment/quickstart.yaml --only midpoint,constant --budget 2000
@@ -88,6 +92,13 @@ def format_table(results: list[Any]) -> str:
 @click.option("--seed", type=int, default=None, help="Seed of the searches [training.seed].")
 @click.option("--only", default=None, help="Comma-separated subset, e.g. midpoint,constant.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
+@click.option(
+    "--config-dir",
+    "config_dir",
+    type=click.Path(path_type=Path),
+    help="Directory of your own config groups, searched before the packaged configs.",
+)
+@click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @common_options(_PROG)
 def main(
     config: Path,
@@ -98,9 +109,11 @@ def main(
     seed: int | None,
     only: str | None,
     json_path: Path | None,
+    config_dir: Path | None,
+    print_config: bool,
 ) -> None:
     """Entry point of ``hhml-baselines`` (see ``--help``)."""
-    from hhml.config import load_config
+    from hhml.config.loader import dump_config, load_config, resolve_config
     from hhml.ml.baselines import BASELINES, run_baselines
     from hhml.utils.atomic_io import atomic_write_text
 
@@ -112,7 +125,14 @@ def main(
     if budget is not None and budget < 1:
         _fail(f"--budget {budget}: give a positive number of env steps")
     try:
-        cfg = load_config(config, list(overrides))
+        config_file = resolve_config(config, config_dir)
+    except HHmLError as exc:
+        _fail(f"CONFIG {exc}")
+    try:
+        cfg = load_config(config_file, list(overrides), config_dir=config_dir)
+        if print_config:
+            click.echo(dump_config(cfg), nl=False)
+            return
     except HHmLError as exc:
         _fail(str(exc))
 

@@ -55,7 +55,22 @@ _HELP = f"""Train an RL agent on an HHmL environment and write a run directory.
 OVERRIDES are 'section.key=value' (e.g. training.total_steps=50000,
 agent.algorithm=sac, env.id=Pendulum-v1) or 'group=name' (e.g. agent=sac,
 selecting configs/agent/sac.yaml); they apply after the config file, in order.
-Without --config the schema defaults are used (groups from ./configs).
+
+The configs ship inside the package: group files (agent=sac, lattice=env, ...)
+come from the packaged configs unless the config file lies in a configs/
+directory of its own, and --config NAME, where NAME is not a file, is the
+packaged experiment configs/experiment/NAME.yaml (e.g. --config quickstart).
+--config-dir DIR adds a directory of your own searched first: its group files
+(DIR/agent/mine.yaml for agent=mine) and experiments (DIR/experiment/NAME.yaml)
+are added to the packaged ones and win over those of the same name.
+
+A bare hhml-train (no --config and no OVERRIDES) trains the packaged
+quickstart experiment (TD3 on a two-strip Möbius stack, 4000 env steps, a few
+minutes on a CPU) and says so in one line on stderr. With OVERRIDES but no
+--config, the overrides apply to the schema defaults (which need
+lattice=env or an env.id=<Gymnasium id> to train). --print-config prints the
+resolved config as YAML (what config.yaml of the run would hold) and exits
+without training.
 
 Everything is validated first — config, device, a memory pre-flight (the
 estimated peak memory of the run, docs/memory.md, against what the device has
@@ -108,6 +123,9 @@ warnings and errors; -v adds the debug log of the hhml library.
 
 \b
 Examples:
+  hhml-train
+  hhml-train --config quickstart training.total_steps=1000 --print-config
+  hhml-train --config quickstart --config-dir my_configs agent=mine
   hhml-train --config configs/experiment/quickstart.yaml
   hhml-train --config configs/experiment/quickstart.yaml training=quick agent.algorithm=sac \\
       --seed 3 --device cpu --run-dir results/runs/sac-s3
@@ -127,6 +145,8 @@ _EPILOG = exit_codes_epilog(
 
 
 _PROG = "hhml-train"
+#: The experiment a bare ``hhml-train`` (no --config, no OVERRIDES) trains.
+_BARE_RUN_EXPERIMENT = "quickstart"
 #: How long the ranks of a sweep wait for each other's last trial (7 days).
 _SWEEP_TIMEOUT_S = 7 * 24 * 3600.0
 
@@ -213,7 +233,20 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="YAML config file (e.g. configs/experiment/quickstart.yaml).",
+    help="YAML config file (e.g. configs/experiment/quickstart.yaml), or the name of a "
+    "packaged experiment (e.g. quickstart). Default without OVERRIDES: quickstart.",
+)
+@click.option(
+    "--config-dir",
+    "config_dir",
+    type=click.Path(path_type=Path),
+    help="Directory of your own config groups (DIR/agent/mine.yaml, DIR/experiment/...), "
+    "searched before the packaged configs.",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the resolved config as YAML and exit without training.",
 )
 @click.option(
     "--resume",
@@ -269,6 +302,8 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
 def main(
     overrides: tuple[str, ...],
     config_path: Path | None,
+    config_dir: Path | None,
+    print_config: bool,
     resume_dir: Path | None,
     device: str | None,
     run_dir: Path | None,
@@ -281,7 +316,7 @@ def main(
 ) -> None:
     """Entry point of ``hhml-train``."""
     global _PROG
-    from hhml.config.loader import load_config
+    from hhml.config.loader import dump_config, load_config
     from hhml.ml.training import Trainer
     from hhml.ml.training.distributed import context_from_env, shutdown_distributed
     from hhml.ml.training.run_dir import open_run_dir, unstarted_run
@@ -307,10 +342,33 @@ def main(
                 "--sweep takes its configs, seeds and directories from the sweep file; "
                 "do not combine it with --config, --resume, --run-dir, --seed or --dashboard"
             )
+        if config_dir is not None or print_config:
+            _fail(
+                "--sweep takes its configs from the sweep file; do not combine it with "
+                "--config-dir or --print-config"
+            )
         _sweep(sweep_path, extra, nproc, ctx)
         return
+    if resume_dir is not None and config_dir is not None:
+        _fail(
+            f"--resume continues the run with its resolved config.yaml; --config-dir "
+            f"{config_dir} does not apply to it"
+        )
+    if resume_dir is None:
+        config_path = _config_file(config_path, config_dir, overrides)
+    if print_config:
+        try:
+            if resume_dir is not None:
+                cfg = load_config(open_run_dir(resume_dir).config, extra)
+            else:
+                cfg = load_config(config_path, extra, config_dir=config_dir)
+            text = dump_config(cfg)
+        except HHmLError as exc:
+            _fail(str(exc))
+        click.echo(text, nl=False)
+        return
     if not ctx.enabled and nproc > 1:
-        _launch_ranks(nproc, config_path, resume_dir, run_dir, extra, dashboard)
+        _launch_ranks(nproc, config_path, config_dir, resume_dir, run_dir, extra, dashboard)
         return
     dashboard_socket: socket.socket | None = None
     if dashboard:
@@ -347,9 +405,7 @@ def main(
                     _preflight(cfg, 1)
                 trainer = Trainer.resume(resume_dir, extra, dist=ctx)
         else:
-            if config_path is not None and not config_path.is_file():
-                _fail(f"--config {config_path}: no such file")
-            cfg = load_config(config_path, extra)
+            cfg = load_config(config_path, extra, config_dir=config_dir)
             if not ctx.enabled:  # the ranks of --nproc were checked by the launcher
                 _preflight(cfg, 1)
             _join(ctx, cfg.training.device)
@@ -395,6 +451,34 @@ def main(
             f"interrupted; continue with: hhml-train --resume {result.run_dir}{_nproc_flag(ctx)}"
         )
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _config_file(
+    config_path: Path | None, config_dir: Path | None, overrides: tuple[str, ...]
+) -> Path | None:
+    """The config file of a new run: ``--config`` resolved, quickstart for a bare run.
+
+    ``--config`` may be a file or an experiment name (:func:`resolve_config`); with
+    neither ``--config`` nor OVERRIDES the packaged (or ``--config-dir``) quickstart
+    experiment is used, and a line on stderr says so. Exits with code 2 if ``--config``
+    names neither.
+    """
+    from hhml.config.loader import resolve_config
+
+    if config_path is None and overrides:
+        return None  # the overrides apply to the schema defaults
+    try:
+        if config_path is None:
+            path = resolve_config(_BARE_RUN_EXPERIMENT, config_dir)
+            say(
+                f"{_PROG}: no --config and no OVERRIDES: using the {_BARE_RUN_EXPERIMENT} "
+                f"experiment ({path})",
+                err=True,
+            )
+            return path
+        return resolve_config(config_path, config_dir)
+    except ConfigError as exc:
+        _fail(f"--config {exc}" if config_path is not None else str(exc))
 
 
 def _preflight(cfg: HHmLConfig, processes: int) -> None:
@@ -550,6 +634,7 @@ def _join(ctx: DistContext, device_spec: str) -> None:
 def _launch_ranks(
     nproc: int,
     config_path: Path | None,
+    config_dir: Path | None,
     resume_dir: Path | None,
     run_dir: Path | None,
     extra: list[str],
@@ -580,15 +665,15 @@ def _launch_ranks(
                 _preflight(cfg, nproc)
                 args += ["--resume", str(resume_dir)]
         else:
-            if config_path is not None and not config_path.is_file():
-                _fail(f"--config {config_path}: no such file")
-            cfg = load_config(config_path, extra)
+            cfg = load_config(config_path, extra, config_dir=config_dir)
             _check_gpus(cfg.training.device, nproc)
             _preflight(cfg, nproc)
             # The run directory is chosen here, so every rank is told the same one.
             planned = plan_run_dir(cfg, run_dir)
             if config_path is not None:
                 args += ["--config", str(config_path)]
+            if config_dir is not None:
+                args += ["--config-dir", str(config_dir)]
             args += ["--run-dir", str(planned)]
     except HHmLError as exc:
         _fail(str(exc))

@@ -8,8 +8,20 @@ Precedence, lowest to highest:
 4. command-line overrides, in the order given.
 
 A ``defaults:`` entry ``{lattice: small}`` selects ``<root>/lattice/small.yaml``,
-where ``<root>`` is the nearest ancestor directory of the file named ``configs``
-(else the file's own directory). A file in a group named after a section holds
+where ``<root>`` is the first of the group roots that has that file:
+
+* ``config_dir`` (``--config-dir``), when given: a user directory that adds groups and
+  options and overrides packaged ones of the same name;
+* ``config_root`` when given; else the nearest ancestor directory of the file named
+  ``configs``; else, for a file outside any ``configs/`` directory, the file's own
+  directory and then the packaged configs; with no file, ``./configs`` (if it exists)
+  and then the packaged configs;
+* the packaged configs (:func:`packaged_config_root`, ``hhml/configs`` inside the
+  installed package), which hold the same tree as the repository's ``configs/``.
+
+A file argument that is not an existing file but a bare name (``quickstart``) is the
+experiment ``experiment/<name>.yaml`` of ``config_dir`` or of the packaged configs
+(:func:`resolve_config`). A file in a group named after a section holds
 that section's keys directly (``nu: 64``, not ``lattice: {nu: 64}``); a file in
 any other group (e.g. ``experiment/``) holds whole sections and may have its own
 ``defaults:`` list.
@@ -19,16 +31,19 @@ Overrides are ``section.key=value`` (the value is parsed as a YAML scalar:
 entry in the defaults list).
 
 Public names: ``load_config``, ``config_from_dict``, ``config_to_dict``,
-``dump_config``, ``save_config``, ``find_config_root``.
+``dump_config``, ``save_config``, ``find_config_root``, ``packaged_config_root``,
+``resolve_config``, ``available_experiments``.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +54,20 @@ from hhml.errors import ConfigError
 from hhml.utils.atomic_io import atomic_write_text
 
 __all__ = [
+    "available_experiments",
     "config_from_dict",
     "config_to_dict",
     "dump_config",
     "find_config_root",
     "load_config",
+    "packaged_config_root",
+    "resolve_config",
     "save_config",
 ]
 
 _DEFAULTS_KEY = "defaults"
+#: The group of whole-config files that ``--config NAME`` selects by name.
+_EXPERIMENT_GROUP = "experiment"
 _YAML_SUFFIXES = (".yaml", ".yml")
 _OVERRIDE_FORMS = (
     "expected 'section.key=value' (e.g. 'dynamics.damping=0.1') "
@@ -128,17 +148,81 @@ def _override_value(spec: FieldSpec | None, text: str) -> Any:
 # ----------------------------------------------------------------------------- groups
 
 
-def find_config_root(path: str | Path) -> Path:
-    """Return the config root of ``path``: its nearest ancestor named ``configs``.
-
-    Falls back to the file's own directory.
-    """
+def _nearest_configs(path: str | Path) -> Path | None:
+    """The nearest ancestor of ``path`` named ``configs`` (as given, then absolute), or None."""
     normalised = Path(os.path.normpath(path))
     for candidate in (normalised, Path(os.path.abspath(normalised))):
         for parent in candidate.parents:
             if parent.name == "configs":
                 return parent
-    return normalised.parent
+    return None
+
+
+def find_config_root(path: str | Path) -> Path:
+    """Return the config root of ``path``: its nearest ancestor named ``configs``.
+
+    Falls back to the file's own directory.
+    """
+    root = _nearest_configs(path)
+    return root if root is not None else Path(os.path.normpath(path)).parent
+
+
+def packaged_config_root() -> Path:
+    """Return the directory of the configs shipped inside the package (``hhml/configs``).
+
+    It holds the same tree as the repository's ``configs/`` (groups ``lattice``,
+    ``dynamics``, ``simulation``, ``env``, ``agent``, ``training``, ``experiment``, and
+    the ``search``/``sweep`` files).
+
+    Raises
+    ------
+    ConfigError
+        The installed package has no such directory on the file system (a broken
+        install, or one imported from a zip archive).
+    """
+    traversable = resources.files("hhml") / "configs"
+    if not isinstance(traversable, Path) or not traversable.is_dir():
+        raise ConfigError(
+            f"the packaged configs of hhml are missing: {traversable} is not a directory "
+            "on the file system; reinstall hhml (its wheel holds hhml/configs/**/*.yaml)"
+        )
+    return traversable
+
+
+def _user_dir(config_dir: str | Path) -> Path:
+    directory = Path(config_dir)
+    if not directory.is_dir():
+        what = "does not exist" if not directory.exists() else "is not a directory"
+        raise ConfigError(
+            f"config directory {str(directory)!r} (config_dir / --config-dir) {what}; give a "
+            "directory holding group folders such as agent/ or lattice/"
+        )
+    return directory
+
+
+def _group_roots(
+    path: str | Path | None, config_root: str | Path | None, config_dir: Path | None
+) -> list[Path]:
+    """The directories searched for group files, first match wins (module docstring)."""
+    roots: list[Path] = [config_dir] if config_dir is not None else []
+    if config_root is not None:
+        roots.append(Path(config_root))
+    elif path is not None and _nearest_configs(path) is not None:
+        roots.append(find_config_root(path))
+    else:
+        if path is not None:
+            roots.append(find_config_root(path))
+        elif Path("configs").is_dir():
+            roots.append(Path("configs"))
+        roots.append(packaged_config_root())
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for root in roots:  # ./configs of a checkout is a link to the packaged configs
+        key = root.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(root)
+    return unique
 
 
 def _yaml_names(directory: Path) -> list[str]:
@@ -150,28 +234,37 @@ def _yaml_names(directory: Path) -> list[str]:
     return sorted(names)
 
 
-def _available_groups(root: Path) -> list[str]:
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and _yaml_names(p))
+def _available_groups(roots: Sequence[Path]) -> list[str]:
+    groups: set[str] = set()
+    for root in roots:
+        if root.is_dir():
+            groups.update(p.name for p in root.iterdir() if p.is_dir() and _yaml_names(p))
+    return sorted(groups)
+
+
+def _one_of(paths: Sequence[Path]) -> str:
+    """``a`` or ``a (nor b, c)``: the places a lookup tried, first one first."""
+    first = str(paths[0])
+    if len(paths) > 1:
+        first += f" (nor {', '.join(str(p) for p in paths[1:])})"
+    return first
 
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
 
-def _group_file(root: Path, choice: _GroupChoice) -> Path:
+def _group_file(roots: Sequence[Path], choice: _GroupChoice) -> Path:
     for kind, text in (("group", choice.group), ("option", choice.name)):
         if not _NAME_PATTERN.fullmatch(text) or ".." in text:
             raise ConfigError(
                 f"config {kind} {text[:60]!r}{'…' if len(text) > 60 else ''} ({choice.where}) "
                 "is not a name: use letters, digits, '_', '.' and '-' (at most 100, no '..')"
             )
-    group_dir = root / choice.group
-    if not group_dir.is_dir():
-        groups = _available_groups(root)
-        message = (
-            f"unknown config group {choice.group!r} ({choice.where}): " f"no directory {group_dir}"
-        )
+    group_dirs = [root / choice.group for root in roots if (root / choice.group).is_dir()]
+    if not group_dirs:
+        groups = _available_groups(roots)
+        tried = _one_of([root / choice.group for root in roots])
+        message = f"unknown config group {choice.group!r} ({choice.where}): no directory {tried}"
         message += f"; available groups: {', '.join(groups) if groups else '(none)'}"
         close = difflib.get_close_matches(choice.group, groups, n=1)
         if close:
@@ -187,22 +280,110 @@ def _group_file(root: Path, choice: _GroupChoice) -> Path:
     if name.startswith(("/", "\\")) or ".." in Path(name).parts:
         raise ConfigError(
             f"config option {choice.name!r} ({choice.where}) must be a name inside "
-            f"{group_dir}, not a path"
+            f"{group_dirs[0]}, not a path"
         )
-    for suffix in _YAML_SUFFIXES:
-        candidate = group_dir / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    options = _yaml_names(group_dir)
+    for group_dir in group_dirs:
+        for suffix in _YAML_SUFFIXES:
+            candidate = group_dir / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    options = sorted({option for d in group_dirs for option in _yaml_names(d)})
     message = (
         f"config group {choice.group!r} has no option {name!r} ({choice.where}): "
-        f"{group_dir / (name + '.yaml')} not found"
+        f"{_one_of([d / (name + '.yaml') for d in group_dirs])} not found"
     )
     message += f"; available: {', '.join(options) if options else '(none)'}"
     close = difflib.get_close_matches(name, options, n=1)
     if close:
         message += f"; did you mean {close[0]!r}?"
     raise ConfigError(message)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for a name the OS refuses (e.g. too long)."""
+    try:
+        return path.is_file()
+    except OSError:  # read_yaml_file reports such a path with its own message
+        return False
+
+
+def _is_bare_name(text: str) -> bool:
+    """Whether ``text`` names an experiment (``quickstart``) rather than a file path."""
+    return (
+        _NAME_PATTERN.fullmatch(text) is not None
+        and ".." not in text
+        and not text.endswith(_YAML_SUFFIXES)
+    )
+
+
+def _experiment_dirs(config_dir: str | Path | None) -> list[Path]:
+    roots = [_user_dir(config_dir)] if config_dir is not None else []
+    roots.append(packaged_config_root())
+    return [root / _EXPERIMENT_GROUP for root in roots]
+
+
+def available_experiments(config_dir: str | Path | None = None) -> list[str]:
+    """Return the experiment names ``--config NAME`` accepts, sorted.
+
+    Parameters
+    ----------
+    config_dir
+        A user config directory whose ``experiment/`` files join (and shadow) the
+        packaged ones.
+
+    Raises
+    ------
+    ConfigError
+        ``config_dir`` is not a directory, or the packaged configs are missing.
+    """
+    names: set[str] = set()
+    for directory in _experiment_dirs(config_dir):
+        if directory.is_dir():
+            names.update(_yaml_names(directory))
+    return sorted(names)
+
+
+def resolve_config(config: str | Path, config_dir: str | Path | None = None) -> Path:
+    """Return the YAML file a ``--config`` value means.
+
+    An existing file is returned as given. A bare name without a YAML suffix
+    (``quickstart``) is ``experiment/<name>.yaml`` (or ``.yml``) of ``config_dir``,
+    else of the packaged configs.
+
+    Parameters
+    ----------
+    config
+        A file path or an experiment name.
+    config_dir
+        A user config directory searched before the packaged configs.
+
+    Raises
+    ------
+    ConfigError
+        No such file (for a path), or no such experiment (for a name; the message lists
+        the available experiments), or ``config_dir`` is not a directory.
+    """
+    path = Path(config)
+    if _is_file(path):
+        return path
+    text = str(config)
+    if not _is_bare_name(text):
+        raise ConfigError(f"{text}: no such file")
+    directories = _experiment_dirs(config_dir)
+    for directory in directories:
+        for suffix in _YAML_SUFFIXES:
+            candidate = directory / f"{text}{suffix}"
+            if candidate.is_file():
+                return candidate
+    names = available_experiments(config_dir)
+    message = (
+        f"{text}: no such file, and no experiment {text!r} in {_one_of(directories)}; "
+        f"available experiments: {', '.join(names) if names else '(none)'}"
+    )
+    close = difflib.get_close_matches(text, names, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    raise ConfigError(message + "; or give the path of a YAML file")
 
 
 def _parse_defaults(
@@ -321,17 +502,15 @@ def _require_mapping(data: Any, display: str, what: str) -> Mapping[str, Any]:
 
 
 def _compose_groups(
-    comp: _Composition, root: Path | None, choices: list[_GroupChoice], stack: tuple[Path, ...]
+    comp: _Composition,
+    roots: Callable[[], list[Path]],
+    choices: list[_GroupChoice],
+    stack: tuple[Path, ...],
 ) -> None:
+    """Merge the group files of ``choices``; ``roots`` gives the group roots (called lazily)."""
     sections = HHmLConfig.section_types()
     for choice in choices:
-        if root is None:
-            raise ConfigError(
-                f"{choice.where} selects config group {choice.group!r}, but there is no "
-                "config directory: pass a config file, config_root=..., or run from a "
-                "directory that contains 'configs/'"
-            )
-        path = _group_file(root, choice)
+        path = _group_file(roots(), choice)
         display = str(path)
         resolved = path.resolve()
         if resolved in stack:
@@ -351,7 +530,7 @@ def _compose_groups(
         else:
             document = _require_mapping(data, display, "sections")
             nested = _parse_defaults(document, display, lines)
-            _compose_groups(comp, root, nested, (*stack, resolved))
+            _compose_groups(comp, roots, nested, (*stack, resolved))
             _merge_document(comp, document, display, lines)
 
 
@@ -407,19 +586,26 @@ def load_config(
     overrides: Sequence[str] = (),
     *,
     config_root: str | Path | None = None,
+    config_dir: str | Path | None = None,
 ) -> HHmLConfig:
     """Load, compose and validate a configuration.
 
     Parameters
     ----------
     path
-        A YAML config file, or ``None`` for the schema defaults.
+        A YAML config file, an experiment name (``"quickstart"``: see
+        :func:`resolve_config`), or ``None`` for the schema defaults.
     overrides
         ``section.key=value`` or ``group=name`` strings, applied last, in order.
     config_root
         Directory holding the config groups. Defaults to the nearest ancestor of
-        ``path`` named ``configs`` (else the file's directory); with ``path=None``,
-        to ``./configs`` if it exists.
+        ``path`` named ``configs``; for a file outside any ``configs/`` directory, to
+        the file's directory and then the packaged configs; with ``path=None``, to
+        ``./configs`` if it exists and then the packaged configs
+        (:func:`packaged_config_root`).
+    config_dir
+        A user config directory searched first, for group files and experiment names:
+        its groups and options are added to (and win over) those of the roots above.
 
     Returns
     -------
@@ -433,24 +619,21 @@ def load_config(
         dotted key, the file (and line) or override, and what is valid.
     """
     group_overrides, value_overrides = _parse_overrides(overrides)
+    user_dir = _user_dir(config_dir) if config_dir is not None else None
+    if path is not None and _is_bare_name(str(path)) and not _is_file(Path(path)):
+        path = resolve_config(path, user_dir)
     comp = _Composition()
-    root: Path | None
-    if config_root is not None:
-        root = Path(config_root)
-    elif path is not None:
-        root = find_config_root(path)
-    else:
-        root = Path("configs") if Path("configs").is_dir() else None
+    roots = functools.cache(lambda: _group_roots(path, config_root, user_dir))
 
     if path is None:
-        _compose_groups(comp, root, group_overrides, ())
+        _compose_groups(comp, roots, group_overrides, ())
         default_where = "<defaults>"
     else:
         display = str(path)
         data, lines = read_yaml_file(Path(path), display)
         document = _require_mapping(data, display, "sections (e.g. 'lattice: {nu: 64}')")
         choices = _apply_group_overrides(_parse_defaults(document, display, lines), group_overrides)
-        _compose_groups(comp, root, choices, (Path(path).resolve(),))
+        _compose_groups(comp, roots, choices, (Path(path).resolve(),))
         _merge_document(comp, document, display, lines)
         default_where = display
     _apply_value_overrides(comp, value_overrides)
