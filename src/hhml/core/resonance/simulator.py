@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_
 from hhml.core.resonance.stack_kernel import cpp_stack_rk4_step
 from hhml.errors import ConfigError, LatticeError, NumericalInstabilityError
 from hhml.utils.host_sync import device_paths_only
+
+if TYPE_CHECKING:
+    from hhml.core.resonance.trackers import Tracker
 
 Lattice = MobiusStrip | TokamakStack
 INITIAL_CONDITIONS = ("noise", "uniform", "zero")
@@ -878,12 +881,49 @@ class Simulator:
             "the field became NaN/Inf but the replay stayed finite (non-deterministic device?)"
         )
 
-    def run(self, t_end: float) -> Tensor:
-        """Advance to time ``t_end`` with steps of ``dt`` (the last step may be shorter)."""
+    def run(self, t_end: float, trackers: Sequence[Tracker] = ()) -> Tensor:
+        """Advance to time ``t_end`` with steps of ``dt`` (the last step may be shorter).
+
+        ``trackers`` (:mod:`hhml.core.resonance.trackers`) are called at the start, every
+        ``tracker.interval`` (a whole number of steps) and at the end; one that raises
+        :class:`~hhml.core.resonance.trackers.StopSimulation` ends the run early with the
+        state of that moment. Returns the state.
+        """
+        from hhml.core.resonance.trackers import StopSimulation
+
         if not math.isfinite(t_end) or t_end < self.t:
             raise ConfigError(f"t_end = {t_end!r} is not valid; it must be ≥ t = {self.t:g}")
         n = math.floor((t_end - self.t) / self.dt + 1e-9)
-        self.step(n)
+        if not trackers:
+            self.step(n)
+            return self._finish_run(t_end)
+        self._run_t_end = float(t_end)
+        every = [tracker.steps(self.dt) for tracker in trackers]
+        started: list[Tracker] = []
+        try:
+            for tracker in trackers:
+                tracker.start(self)
+                started.append(tracker)
+            for tracker in trackers:
+                tracker.handle(self)
+            done = 0
+            while done < n:
+                chunk = min(n - done, *(e - done % e for e in every))
+                self.step(chunk)
+                done += chunk
+                for tracker, e in zip(trackers, every, strict=True):
+                    if done % e == 0:
+                        tracker.handle(self)
+            self._finish_run(t_end)
+        except StopSimulation:
+            pass
+        finally:
+            for tracker in started:
+                tracker.finish(self)
+        return self._psi
+
+    def _finish_run(self, t_end: float) -> Tensor:
+        """The final partial step of :meth:`run` to exactly ``t_end``."""
         rest = t_end - self.t
         if rest > 1e-12 * self.dt:
             snap = self._snapshot()
