@@ -54,14 +54,11 @@ from hhml.core.resonance.flat_kernels import (
     Coefficient,
     CompileStatus,
     _cgl_coefficients,
-    _check_coefficient,
-    _check_extra,
-    _check_field,
-    _check_spacing,
     _fresh_function,
     _interleaved_potential,
     _real_kernel,
     _v_mode,
+    check_cgl_arguments,
     dynamo_disabled_reason,
 )
 from hhml.core.resonance.stack_kernel import ComplexParam, RealParam, _validate
@@ -658,13 +655,6 @@ nonlinear_frequency
             or not math.isfinite(number)
         ):
             raise ConfigError(f"{label} = {number!r} is not valid; it must be a finite number")
-    _check_field(psi, topology, edge)
-    _check_spacing(du, dv)
-    if psi.shape[-1] < 4:
-        raise LatticeError(
-            f"psi has nv = {psi.shape[-1]}; the compiled flat step needs nv ≥ 4 (use the "
-            "eager RK4 for narrower grids)"
-        )
     named = {
         "twist": twist,
         "damping": damping,
@@ -674,10 +664,12 @@ nonlinear_frequency
         "nonlinear_frequency": nonlinear_frequency,
         "frequency": frequency,
     }
-    for name, value in named.items():
-        _check_coefficient(name, value, psi)
-    _check_extra("potential", potential, psi, complex_ok=False)
-    _check_extra("source", source, psi, complex_ok=True)
+    check_cgl_arguments(psi, topology, edge, du, dv, named, potential, source)
+    if psi.shape[-1] < 4:
+        raise LatticeError(
+            f"psi has nv = {psi.shape[-1]}; the compiled flat step needs nv ≥ 4 (use the "
+            "eager RK4 for narrower grids)"
+        )
     psi = psi.resolve_conj().contiguous()
     real = torch.float64 if psi.dtype == torch.complex128 else torch.float32
     device = psi.device

@@ -38,7 +38,7 @@ import threading
 import time
 import types
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -234,6 +234,32 @@ def _twist_cos_sin(twist: Coefficient) -> tuple[Coefficient, Coefficient]:
         t = twist.to(torch.float64) if not twist.is_floating_point() else twist
         return torch.cos(t), torch.sin(t)
     return math.cos(float(twist)), math.sin(float(twist))
+
+
+def check_cgl_arguments(
+    psi: Tensor,
+    topology: str,
+    edge: str,
+    du: float,
+    dv: float,
+    coefficients: Mapping[str, Coefficient],
+    potential: Tensor | None,
+    source: Tensor | None,
+) -> None:
+    """The argument checks every flat CGL kernel (right-hand side or RK4 step) makes:
+    field and chart, spacings, each named coefficient, potential and source.
+
+    Raises
+    ------
+    LatticeError, ConfigError
+        The first argument that does not fit, by name.
+    """
+    _check_field(psi, topology, edge)
+    _check_spacing(du, dv)
+    for name, value in coefficients.items():
+        _check_coefficient(name, value, psi)
+    _check_extra("potential", potential, psi, complex_ok=False)
+    _check_extra("source", source, psi, complex_ok=True)
 
 
 def _check_extra(name: str, value: Tensor | None, psi: Tensor, *, complex_ok: bool) -> None:
@@ -894,8 +920,6 @@ def flat_cgl_rhs(
     Tensor
         ∂ψ/∂t, same shape and dtype as ``psi``, contiguous.
     """
-    _check_field(psi, topology, edge)
-    _check_spacing(du, dv)
     named = {
         "twist": twist,
         "damping": damping,
@@ -904,10 +928,7 @@ def flat_cgl_rhs(
         "nonlinearity": nonlinearity,
         "nonlinear_frequency": nonlinear_frequency,
     }
-    for name, value in named.items():
-        _check_coefficient(name, value, psi)
-    _check_extra("potential", potential, psi, complex_ok=False)
-    _check_extra("source", source, psi, complex_ok=True)
+    check_cgl_arguments(psi, topology, edge, du, dv, named, potential, source)
     if psi.is_conj():
         psi = psi.resolve_conj()
     if not psi.is_contiguous():
