@@ -39,7 +39,7 @@ Public names: :func:`cpp_imprint_angles`, :func:`cpp_imprint_apply`, :func:`cpp_
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -103,6 +103,19 @@ def _check(chart: MobiusStrip, named: dict[str, Tensor], dtype: torch.dtype) -> 
     return ""
 
 
+def _call(kernel: str, chart: MobiusStrip, *args: Any) -> Tensor | None:
+    """Run C++ function ``kernel`` with ``args`` followed by the chart's topology code,
+    length and half-width; None (reason recorded) if the kernel cannot be built."""
+    module = _load()
+    if module is None:
+        return _skip(f"kernel unavailable: {IMPRINT_STATUS.reason}")
+    out: Tensor = getattr(module, kernel)(
+        *args, _TOPOLOGY[chart.topology], chart.length, chart.half_width
+    )
+    IMPRINT_STATUS.last_skip = ""
+    return out
+
+
 def _check_groups(group: Tensor, groups: int) -> str:
     """``""`` when every group value lies in ``[0, groups)``, else the reason."""
     if group.numel() and (int(group.min()) < 0 or int(group.max()) >= groups):
@@ -157,10 +170,9 @@ def cpp_imprint_angles(
     reason = _check_groups(group, groups)
     if reason:
         return _skip(reason)
-    module = _load()
-    if module is None:
-        return _skip(f"kernel unavailable: {IMPRINT_STATUS.reason}")
-    out: Tensor = module.imprint_angles(
+    return _call(
+        "imprint_angles",
+        chart,
         chart.u.contiguous(),
         chart.v.contiguous(),
         u0.contiguous(),
@@ -169,12 +181,7 @@ def cpp_imprint_angles(
         radius.contiguous(),
         group.contiguous(),
         groups,
-        _TOPOLOGY[chart.topology],
-        chart.length,
-        chart.half_width,
     )
-    IMPRINT_STATUS.last_skip = ""
-    return out
 
 
 def cpp_imprint_apply(
@@ -220,10 +227,9 @@ def cpp_imprint_apply(
     reason = _check(chart, named, chart.real_dtype) or _check_groups(group, psi.shape[0])
     if reason:
         return _skip(reason)
-    module = _load()
-    if module is None:
-        return _skip(f"kernel unavailable: {IMPRINT_STATUS.reason}")
-    out: Tensor = module.imprint_apply(
+    return _call(
+        "imprint_apply",
+        chart,
         psi.contiguous(),
         chart.u.contiguous(),
         chart.v.contiguous(),
@@ -232,12 +238,7 @@ def cpp_imprint_apply(
         weight.contiguous(),
         radius.contiguous(),
         group.contiguous(),
-        _TOPOLOGY[chart.topology],
-        chart.length,
-        chart.half_width,
     )
-    IMPRINT_STATUS.last_skip = ""
-    return out
 
 
 def cpp_pair_factors(
@@ -282,10 +283,9 @@ def cpp_pair_factors(
     reason = _check(chart, {"u0": u0, "v0": v0, "sign": sign}, chart.real_dtype)
     if reason:
         return _skip(reason)
-    module = _load()
-    if module is None:
-        return _skip(f"kernel unavailable: {IMPRINT_STATUS.reason}")
-    out: Tensor = module.pair_factors(
+    return _call(
+        "pair_factors",
+        chart,
         chart.u.contiguous(),
         chart.v.contiguous(),
         u0.contiguous(),
@@ -294,9 +294,4 @@ def cpp_pair_factors(
         float(separation),
         float(core_radius),
         abs_charge,
-        _TOPOLOGY[chart.topology],
-        chart.length,
-        chart.half_width,
     )
-    IMPRINT_STATUS.last_skip = ""
-    return out
