@@ -77,27 +77,27 @@ def flat_contenders(sim: Simulator, compiled: bool) -> dict[str, Step]:
     spacing = dict(du=chart.du, dv=chart.dv)
 
     def fused_cpp(psi: Tensor, t: float) -> Tensor:
-        out = sim.fused_rk4_step(psi, t, dt)
+        out = sim.equation.fused_rk4_step(psi, t, dt)
         assert out is not None
         return out
 
     steps: dict[str, Step] = {
-        "C++ rhs + torch combos": torch_rk4(sim.rhs_unchecked, dt),
+        "C++ rhs + torch combos": torch_rk4(sim.equation.rhs_unchecked, dt),
         "fused C++": fused_cpp,
     }
     if not compiled:
         return steps
 
     def compiled_rhs(psi: Tensor, t: float) -> Tensor:
-        source = sim._source_at(t)
+        source = sim.equation.source_at(t)
         return flat_cgl_rhs(
             psi,
             **lattice,
             **spacing,
-            potential=sim._potential,
+            potential=sim.equation.potential,
             source=source,
             compiled=True,
-            **sim._raw,
+            **sim.equation.raw,
         )
 
     def fused_compiled(psi: Tensor, t: float) -> Tensor:
@@ -107,10 +107,10 @@ def flat_contenders(sim: Simulator, compiled: bool) -> dict[str, Step]:
             dt,
             **lattice,
             **spacing,
-            potential=sim._potential,
-            source=sim._source,
-            frequency=sim._c.frequency,
-            **sim._raw,
+            potential=sim.equation.potential,
+            source=sim.equation.source,
+            frequency=sim.equation.coefficients.frequency,
+            **sim.equation.raw,
         )
         assert out is not None, RK4_COMPILE_STATUS.reason
         return out

@@ -74,7 +74,7 @@ def build(batch: int, dtype: torch.dtype, seed: int = 0) -> tuple[Simulator, dic
     ]
     sim = Simulator(ens, params, dt=0.05, seed=seed)
     real = torch.float64 if dtype == torch.complex128 else torch.float32
-    c = sim._c
+    c = sim.equation.coefficients
     kwargs = dict(
         coefficients=tuple(x.to(real).contiguous() for x in ens._coef64),
         seam_phase=ens.seam_phase.to(dtype),
@@ -85,8 +85,8 @@ def build(batch: int, dtype: torch.dtype, seed: int = 0) -> tuple[Simulator, dic
         frequency=c.frequency,
         coupling=c.coupling,
         weights=ens.coupling_weights(),
-        potential=sim._potential,
-        source=sim._source,
+        potential=sim.equation.potential,
+        source=sim.equation.source,
         flip=ens.strip.flip,
         periodic_v=ens.strip.periodic_v,
         ghost_sign=ens.strip.ghost_sign,

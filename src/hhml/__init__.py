@@ -16,12 +16,16 @@ Start here::
 
     run = hhml.load_run("results/runs/<run id>")       # a training run's records
 
+    cfg = hhml.load_config(None, ["lattice=small"])    # packaged config groups
+    hhml.simulate(cfg, "results/sim1")                 # fields.h5 + config.yaml there
+
 Command-line tools: ``hhml-train``, ``hhml-baselines``, ``hhml-analyze``,
 ``hhml-validate``, ``hhml-monitor``. The names below are imported on first use, so
 ``import hhml`` stays fast (torch is loaded only when a name needs it).
 
 Public names: ``MobiusStrip``, ``TokamakStack``, ``FieldParams``, ``Simulator``,
-``detect_vortices``, ``plot_field``, ``load_run``, ``__version__``.
+``detect_vortices``, ``plot_field``, ``load_run``, ``load_config``, ``simulate``,
+``__version__``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ _LAZY = {
     "detect_vortices": "hhml.core.resonance",
     "plot_field": "hhml.plotting",
     "load_run": "hhml.analysis.loading",
+    "load_config": "hhml.config",
+    "simulate": "hhml.core.simulate",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -36,7 +36,7 @@ from hhml.config import FieldParams
 from hhml.core.mobius import LatticeEnsemble, MobiusStrip
 from hhml.core.resonance import Simulator
 from hhml.core.resonance import compiled_rk4 as crk
-from hhml.core.resonance import simulator as simulator_module
+from hhml.core.resonance import equation as equation_module
 from hhml.core.resonance.compiled_rk4 import (
     FusedStepStatus,
     compiled_flat_rk4_step,
@@ -81,9 +81,9 @@ def eager_graphs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def no_cpp_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulator's C++ RK4 kernels decline, as where they cannot be built."""
-    monkeypatch.setattr(simulator_module, "cpp_stack_rk4_step", lambda *a, **k: None)
-    monkeypatch.setattr(simulator_module, "cpp_flat_rk4_step", lambda *a, **k: None)
+    """The equation's C++ RK4 kernels decline, as where they cannot be built."""
+    monkeypatch.setattr(equation_module, "cpp_stack_rk4_step", lambda *a, **k: None)
+    monkeypatch.setattr(equation_module, "cpp_flat_rk4_step", lambda *a, **k: None)
 
 
 # ----------------------------------------------------------------------- stack cases
@@ -323,7 +323,7 @@ def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
     private precomputed terms on purpose: tied to what the simulator evaluates)."""
     ens = sim.lattice
     assert isinstance(ens, LatticeEnsemble)
-    c = sim._c
+    c = sim.equation.coefficients
     return dict(
         coefficients=ens.face_coefficients(ens.strip.real_dtype),
         seam_phase=ens.seam_phase,
@@ -334,8 +334,8 @@ def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
         frequency=c.frequency,
         coupling=c.coupling,
         weights=ens.coupling_weights(copy=False),
-        potential=sim._potential,
-        source=sim._source,
+        potential=sim.equation.potential,
+        source=sim.equation.source,
         flip=ens.strip.flip,
         periodic_v=ens.strip.periodic_v,
         ghost_sign=ens.strip.ghost_sign,
@@ -393,10 +393,10 @@ def test_compiled_flat_step_in_simulator_matches_eager_rk4() -> None:
     fused = Simulator(lat, params, dt=0.01, seed=5, compiled=True)
     eager = Simulator(lat, params, dt=0.01, seed=5, compiled=False)
     psi = fused.psi.clone()
-    out = fused.fused_rk4_step(psi, 0.8, fused.dt)
+    out = fused.equation.fused_rk4_step(psi, 0.8, fused.dt)
     assert out is not None, crk.RK4_COMPILE_STATUS.last_skip
     assert crk.RK4_COMPILE_STATUS.state == "ok" and crk.RK4_COMPILE_STATUS.last_skip == ""
-    assert eager.fused_rk4_step(psi, 0.8, eager.dt) is None
+    assert eager.equation.fused_rk4_step(psi, 0.8, eager.dt) is None
     assert "compiled is False" in crk.RK4_COMPILE_STATUS.last_skip
     assert torch.equal(fused.integrator.step(psi, 0.8, fused.dt), out)
     assert _rel(out, eager.integrator.step(psi, 0.8, eager.dt), psi) < COMPILED_TOL
@@ -416,7 +416,7 @@ def test_unavailable_compiler_is_reported_once_and_the_unfused_rk4_runs(
         torch._dynamo.config.patch(disable=True),
         caplog.at_level(logging.WARNING, logger=crk.__name__),
     ):
-        assert sim.fused_rk4_step(psi, 0.4, sim.dt) is None
+        assert sim.equation.fused_rk4_step(psi, 0.4, sim.dt) is None
         step = sim.integrator.step(psi, 0.4, sim.dt)
     status = crk.RK4_COMPILE_STATUS
     assert status.state == "unavailable" and "TorchDynamo is disabled" in status.reason
@@ -431,7 +431,7 @@ def test_small_batches_with_compiled_none_are_not_compiled(
 ) -> None:
     monkeypatch.setattr(crk, "_STEPS", {})
     sim = _ensemble_simulator(torch.complex128, compiled=None)  # 576 nodes
-    assert sim.fused_rk4_step(sim.psi, 0.0, sim.dt) is None
+    assert sim.equation.fused_rk4_step(sim.psi, 0.0, sim.dt) is None
     assert "MIN_COMPILED_NODES" in crk.RK4_COMPILE_STATUS.last_skip
     assert crk._STEPS == {}
 
@@ -448,7 +448,7 @@ def test_cuda_compiled_steps_match_cpu_reference() -> None:
     psi = cpu.psi + 0.3 * torch.randn(
         cpu.psi.shape, dtype=dtype, generator=torch.Generator().manual_seed(2)
     )
-    out = gpu.fused_rk4_step(psi.cuda(), 1.3, gpu.dt)
+    out = gpu.equation.fused_rk4_step(psi.cuda(), 1.3, gpu.dt)
     assert out is not None, crk.RK4_COMPILE_STATUS.last_skip
     ref = stack_rk4_step_reference(psi, 1.3, cpu.dt, **_simulator_arguments(cpu))
     assert _rel(out, ref, psi) < CUDA_TOL
@@ -462,6 +462,6 @@ def test_cuda_compiled_steps_match_cpu_reference() -> None:
 
     cpu_flat, gpu_flat = flat("cpu", False), flat("cuda", True)
     psi = cpu_flat.psi.clone()
-    out = gpu_flat.fused_rk4_step(psi.cuda(), 0.8, gpu_flat.dt)
+    out = gpu_flat.equation.fused_rk4_step(psi.cuda(), 0.8, gpu_flat.dt)
     assert out is not None, crk.RK4_COMPILE_STATUS.last_skip
     assert _rel(out, cpu_flat.integrator.step(psi, 0.8, cpu_flat.dt), psi) < CUDA_TOL

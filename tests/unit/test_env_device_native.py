@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hhml.config.schema import HHmLConfig
+from hhml.core.resonance.stochastic import NoiseIncrement
 from hhml.errors import CheckpointError, ConfigError
 from hhml.ml.env import CONTROLS, MobiusVortexCore, default_env_config, make_vector_env
 from hhml.ml.training.distributed import DistContext
@@ -142,7 +143,7 @@ def test_smallest_stable_is_the_prefix_of_a_stable_sort() -> None:
 
 @pytest.mark.parametrize("dtype", ["complex64", "complex128"])
 def test_noise_draws_are_those_of_torch_randn(dtype: str) -> None:
-    """The in-place noise of Simulator._advance: the same numbers as
+    """The in-place noise of Simulator.advance_by (NoiseIncrement): the same numbers as
     ``psi + (noise·√dt)·torch.randn(...)`` from the same generator state (bit for bit)."""
     cfg = default_env_config()
     cfg = dataclasses.replace(cfg, simulation=cfg.simulation.replace(dtype=dtype))
@@ -150,17 +151,21 @@ def test_noise_draws_are_those_of_torch_randn(dtype: str) -> None:
     core.reset()
     core.step(torch.full((3, 23), 0.5, dtype=torch.float64))  # noise temperature > 0
     sim = core.sim
-    assert sim._c.use_noise
+    assert sim.equation.coefficients.use_noise
     dt = sim.dt
     twin = torch.Generator().manual_seed(0)
     twin.set_state(sim.generator.get_state())
     psi = sim.psi.clone()
     noise = torch.randn(psi.shape, dtype=psi.dtype, generator=twin)
-    expected = psi + (sim._c.noise * dt**0.5) * noise
+    expected = psi + (sim.equation.coefficients.noise * dt**0.5) * noise
     state = sim.generator.get_state()
-    assert torch.equal(sim._add_noise(psi.clone(), dt, in_place=False), expected)
+    amplitude = sim.equation.coefficients.noise
+    noise_step = NoiseIncrement()
+    out = noise_step.apply(psi.clone(), amplitude, dt, sim.generator, in_place=False)
+    assert torch.equal(out, expected)
     sim.generator.set_state(state)
-    assert torch.equal(sim._add_noise(psi.clone(), dt, in_place=True), expected)
+    out = noise_step.apply(psi.clone(), amplitude, dt, sim.generator, in_place=True)
+    assert torch.equal(out, expected)
     assert torch.equal(sim.generator.get_state(), twin.get_state())  # as many draws
 
 

@@ -225,7 +225,7 @@ def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
     ens = sim.lattice
     assert isinstance(ens, LatticeEnsemble)
     real = torch.float64 if sim.dtype == torch.complex128 else torch.float32
-    c = sim._c
+    c = sim.equation.coefficients
     return dict(
         coefficients=tuple(x.to(real) for x in ens._coef64),
         seam_phase=ens.seam_phase.to(sim.dtype),
@@ -236,8 +236,8 @@ def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
         frequency=c.frequency,
         coupling=c.coupling,
         weights=ens.coupling_weights(),
-        potential=sim._potential,
-        source=sim._source,
+        potential=sim.equation.potential,
+        source=sim.equation.source,
         flip=ens.strip.flip,
         periodic_v=ens.strip.periodic_v,
         ghost_sign=ens.strip.ghost_sign,
@@ -247,8 +247,8 @@ def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 def test_reference_and_kernel_equal_simulator_rk4_step(dtype: torch.dtype) -> None:
     sim = _ensemble_simulator(dtype)
-    assert sim._c.use_filter and sim._c.use_sources and sim._c.use_pinning
-    assert sim._c.use_coupling and sim._source is not None and sim._potential is not None
+    assert sim.equation.coefficients.use_filter and sim.equation.coefficients.use_sources and sim.equation.coefficients.use_pinning
+    assert sim.equation.coefficients.use_coupling and sim.equation.source is not None and sim.equation.potential is not None
     psi = sim.psi + 0.3 * torch.randn(
         sim.psi.shape, dtype=dtype, generator=torch.Generator().manual_seed(2)
     )

@@ -279,7 +279,8 @@ class SimulationConfig(Section):
     initial_amplitude : float
         RMS amplitude of the initial noise, or the value of a uniform start.
     output_dir : str
-        Directory that receives simulation outputs.
+        Directory where :func:`hhml.core.simulate.simulate` writes ``fields.h5`` (the
+        field every ``snapshot_every`` steps) and ``config.yaml``.
     """
 
     section_name: ClassVar[str] = "simulation"

@@ -4,10 +4,15 @@ Public names: :class:`Simulator`, :class:`FieldParams` (re-exported from
 :mod:`hhml.config.schema`), :func:`winding_numbers`, :func:`detect_vortices`,
 :class:`VortexSet`, :func:`vortex_density`, :data:`IID_PHASE_VORTEX_FRACTION`,
 :class:`VortexTracker`, :func:`imprint_vortex`, :func:`imprint_pair`,
-:class:`FlatSpectralBasis`, :data:`INTEGRATORS`.
+:class:`FlatSpectralBasis`, :data:`INTEGRATORS`, :class:`FieldEquation`.
+
+The simulator is three parts: the equation (:mod:`~hhml.core.resonance.equation`), the
+steppers (:mod:`~hhml.core.resonance.integrators`, which take any ``F(psi, t)``) and the
+runner (:mod:`~hhml.core.resonance.runner`: the time loop with trackers).
 """
 
 from hhml.config.schema import FieldParams
+from hhml.core.resonance.equation import FieldEquation
 from hhml.core.resonance.imprint import imprint_pair, imprint_vortex, vortex_factor
 from hhml.core.resonance.integrators import INTEGRATORS
 from hhml.core.resonance.simulator import Simulator
@@ -24,6 +29,7 @@ from hhml.core.resonance.vortices import (
 __all__ = [
     "IID_PHASE_VORTEX_FRACTION",
     "INTEGRATORS",
+    "FieldEquation",
     "FieldParams",
     "FlatSpectralBasis",
     "Simulator",

@@ -1,27 +1,31 @@
-"""The field simulator: the equation of docs/physics.md on a lattice.
+"""The field simulator: the state of a (batch of) field(s) and its time evolution.
 
-    ∂ψ/∂t = (1 − γ)ψ + (D + iα)Δψ − ν₄Δ²ψ − (g + iβ)|ψ|²ψ − V(x)ψ
-            + S(x, t) + c·Σ_{s'} W_{ss'}(ψ_{s'} − ψ_s) + √(2T) η(x, t)
+    ∂ψ/∂t = F(ψ, t) + √(2T) η(x, t)
 
-The deterministic right-hand side (:meth:`Simulator.rhs`) is advanced by the
-chosen integrator; then (operator splitting, Euler–Maruyama) the noise
-increment ``√(2T·dt)·ξ`` with ``ξ`` a standard complex normal per node
-(``⟨|ξ|²⟩ = 1``) is added, and vortex–antivortex pairs are seeded with
-probability ``pair_seeding·dt`` per step and batch element (all random numbers
-come from one ``torch.Generator`` on the simulator's device).
+The simulator composes three parts, each usable alone:
 
-Parameters are :class:`FieldParams` (one, or one per batch element), or — the
-hot path of the batched RL environment — per-element tensors ``[B]`` set with
+- the **equation** ``F`` (:class:`~hhml.core.resonance.equation.FieldEquation`: the
+  right-hand side of docs/physics.md with its parameters),
+- the **stepper** (an integrator of :mod:`~hhml.core.resonance.integrators`, which takes
+  the equation), followed (operator splitting, Euler–Maruyama) by the noise increment
+  ``√(2T·dt)·ξ`` and pair seeding of :mod:`~hhml.core.resonance.stochastic`, all random
+  numbers from one ``torch.Generator`` on the simulator's device,
+- the **runner** (:mod:`~hhml.core.resonance.runner`: the time loop with finiteness
+  checks and trackers).
+
+It owns the state ``ψ``, the time, the generator and the stability check of ``dt``.
+Parameters are :class:`FieldParams` (one, or one per batch element), or — the hot path
+of the batched RL environment — per-element tensors ``[B]`` set with
 :meth:`Simulator.set_parameter_tensors`, which never synchronises the device.
 
-Public names: :class:`Simulator`.
+Public names: :class:`Simulator`, :data:`TENSOR_PARAMETERS`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,59 +34,19 @@ from torch import Tensor
 
 from hhml.config.schema import FieldParams
 from hhml.core.mobius import LatticeEnsemble, MobiusStrip, TokamakStack
-from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs, cpp_flat_rk4_step
-from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
-from hhml.core.resonance.forcing import pinning_profile, source_layout, source_profile
-from hhml.core.resonance.imprint import pair_factors
-from hhml.core.resonance.imprint_kernel import cpp_pair_factors
-from hhml.core.resonance.integrators import INTEGRATORS, Integrator, max_stable_dt
-from hhml.core.resonance.stack_kernel import cpp_stack_rk4_step
+from hhml.core.resonance.equation import TENSOR_PARAMETERS, FieldEquation
+from hhml.core.resonance.integrators import INTEGRATORS, RK4, Integrator, max_stable_dt
+from hhml.core.resonance.runner import run_until, step_checked
+from hhml.core.resonance.stochastic import NoiseIncrement, seed_pairs
 from hhml.errors import ConfigError, LatticeError, NumericalInstabilityError
-from hhml.utils.host_sync import device_paths_only
 
 if TYPE_CHECKING:
-    from hhml.core.resonance.trackers import Tracker
+    from hhml.core.resonance.runner import Tracker
+
+__all__ = ["TENSOR_PARAMETERS", "Simulator"]
 
 Lattice = MobiusStrip | TokamakStack
 INITIAL_CONDITIONS = ("noise", "uniform", "zero")
-
-#: The parameters :meth:`Simulator.set_parameter_tensors` takes per batch element.
-TENSOR_PARAMETERS = (
-    "damping",
-    "nonlinearity",
-    "diffusion",
-    "noise_temperature",
-    "dispersion",
-    "nonlinear_frequency",
-    "spectral_filter",
-    "source_amplitude",
-    "source_frequency",
-    "source_spread",
-    "boundary_winding",
-    "coupling",
-    "pinning",
-    "pair_seeding",
-)
-
-
-@dataclass
-class _Coefficients:
-    """Parameters in the form the hot loop uses: floats, or ``[B, 1, 1(, 1)]`` tensors."""
-
-    growth: Any  # 1 − γ
-    diffusion: Any  # D + iα
-    cubic: Any  # g + iβ
-    filter: Any  # ν₄
-    amplitude: Any  # A
-    frequency: Any  # ω
-    coupling: Any  # c
-    pinning: Any  # V₀
-    noise: Any  # √(2T)
-    use_filter: bool
-    use_sources: bool
-    use_coupling: bool
-    use_pinning: bool
-    use_noise: bool
 
 
 class Simulator:
@@ -106,8 +70,7 @@ class Simulator:
         the pinning sites and the pair seeding. Same seed ⇒ same trajectory on
         the same device.
     device, dtype
-        Default: the lattice's. If they differ from the lattice's, a copy of
-        the lattice is made on that device/dtype.
+        Must be the lattice's (build the lattice on the device and dtype you want).
     batch
         Number of independent fields ``B`` (state shape ``[B, *field_shape]``);
         None for an unbatched state ``field_shape``.
@@ -132,6 +95,10 @@ class Simulator:
         Current time.
     step_count : int
         Number of steps taken.
+    equation : FieldEquation
+        The right-hand side ``F`` and its parameters.
+    integrator : Integrator
+        The stepper advancing :attr:`equation`.
     """
 
     def __init__(
@@ -190,15 +157,6 @@ class Simulator:
         self.dt = float(dt)
         self.seed = seed
         self.check_every = check_every
-        self.compiled = compiled
-        # the fused flat kernels cover every term except the spectral filter and coupling
-        self._fused = not self.is_stack and self.chart.metric == "flat"
-        nodes = self.chart.nu * self.chart.nv
-        # the hand-written C++ kernel (CPU, scalar parameters) is the fastest path; it is
-        # built on first use, so small grids skip it unless asked for explicitly
-        self._use_cpp = self._fused and (
-            compiled is True or (compiled is None and nodes >= MIN_COMPILED_NODES)
-        )
         if params is None:
             params = FieldParams()
         if isinstance(params, FieldParams):
@@ -215,49 +173,45 @@ class Simulator:
                 f"batch = {self.batch} but the LatticeEnsemble has {lattice.size} elements; "
                 "a simulator on an ensemble advances one field per element"
             )
-        self.state_shape: tuple[int, ...] = (
-            *(() if self.batch is None else (self.batch,)),
-            *lattice.field_shape,
-        )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
-        self.integrator: Integrator = INTEGRATORS[integrator](self)
         self.t = 0.0
         self.step_count = 0
-        self._built_twist = self.chart.twist
-        self._tensors: dict[str, Tensor] | None = None
-        self._active: frozenset[str] = frozenset()
-        self._source_layout = source_layout(self.chart, seed + 1)
-        self._pinning_cache: dict[tuple[int, float], tuple[Tensor, float]] = {}
-        self.params = params  # type: ignore[assignment]  # property: validates, builds forcing
+        self._noise = NoiseIncrement()
+        self._check_stability = True
+        self.equation = FieldEquation(
+            lattice, params, batch=self.batch, seed=seed, compiled=compiled
+        )
+        self.state_shape: tuple[int, ...] = self.equation.state_shape
+        self.integrator: Integrator = INTEGRATORS[integrator](self.equation)
+        self._after_build()
         self.psi = self._initial_state(initial, initial_amplitude)
 
     # ------------------------------------------------------------- parameters
     @property
+    def compiled(self) -> bool | None:
+        """The equation's choice of fused kernels (see the class parameters). Settable."""
+        return self.equation.compiled
+
+    @compiled.setter
+    def compiled(self, value: bool | None) -> None:
+        self.equation.compiled = value
+
+    @property
     def params(self) -> FieldParams | tuple[FieldParams, ...]:
         """The physical parameters (one, or one per batch element). Settable."""
-        return self._params
+        return self.equation.params
 
     @params.setter
     def params(self, params: FieldParams | Sequence[FieldParams]) -> None:
-        plist = [params] if isinstance(params, FieldParams) else list(params)
-        for k, p in enumerate(plist):
-            if not isinstance(p, FieldParams):
-                raise ConfigError(f"params[{k}] is a {type(p).__name__}, expected FieldParams")
-            p.validate()
-        if not isinstance(params, FieldParams) and len(plist) != self.batch:
-            raise ConfigError(f"got {len(plist)} FieldParams for a batch of {self.batch}")
-        previous = getattr(self, "_params", None), getattr(self, "_plist", None), self._tensors
-        self._params = params if isinstance(params, FieldParams) else tuple(plist)
-        self._plist = plist
-        self._tensors = None
+        saved = self.equation.saved_params()
+        self.equation.set_params(params)
         try:
-            self._build()
+            self._after_build()
         except Exception:
             # a rejected change (e.g. dt now unstable) leaves the simulator as it was
-            self._params, self._plist, self._tensors = previous  # type: ignore[assignment]
-            if previous[0] is not None:
-                self._build()
+            self.equation.restore_params(saved)
+            self.integrator.prepare()
             raise
 
     def set_parameter_tensors(
@@ -287,31 +241,10 @@ class Simulator:
         ConfigError
             A missing or unknown name, or a tensor that is not ``[B]`` on the device.
         """
-        if self.batch is None:
-            raise ConfigError("set_parameter_tensors needs a batched simulator (batch=B)")
-        missing = set(TENSOR_PARAMETERS) - set(values)
-        unknown = set(values) - set(TENSOR_PARAMETERS)
-        if missing or unknown:
-            raise ConfigError(
-                f"set_parameter_tensors: missing {sorted(missing)}, unknown {sorted(unknown)}; "
-                f"expected exactly {list(TENSOR_PARAMETERS)}"
-            )
-        for name, value in values.items():
-            if not isinstance(value, Tensor) or tuple(value.shape) != (self.batch,):
-                shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise ConfigError(
-                    f"parameter tensor {name!r} has shape {shape}; expected ({self.batch},)"
-                )
-            if value.device != self.device:
-                raise ConfigError(
-                    f"parameter tensor {name!r} is on {value.device}; the simulator is on "
-                    f"{self.device}"
-                )
-        self._tensors = dict(values)
-        self._active = frozenset(TENSOR_PARAMETERS if active is None else active)
+        self.equation.set_tensors(values, active)
         self._check_stability = False
         try:
-            self._build()
+            self._after_build()
         finally:
             self._check_stability = True
 
@@ -319,7 +252,7 @@ class Simulator:
     def parameter_tensors(self) -> dict[str, Tensor] | None:
         """The per-element tensors of :meth:`set_parameter_tensors` (None when the
         parameters are :class:`FieldParams`)."""
-        return None if self._tensors is None else dict(self._tensors)
+        return self.equation.tensors
 
     def update_params(
         self, params: FieldParams | Sequence[FieldParams], check_stability: bool = True
@@ -339,10 +272,11 @@ class Simulator:
 
     def set_params(self, **changes: Any) -> None:
         """Change parameters of every batch element, e.g. ``sim.set_params(damping=0.2)``."""
+        current = self.equation.params
         self.params = (
-            self._params.replace(**changes)
-            if isinstance(self._params, FieldParams)
-            else tuple(p.replace(**changes) for p in self._params)
+            current.replace(**changes)
+            if isinstance(current, FieldParams)
+            else tuple(p.replace(**changes) for p in current)
         )
 
     def rebuild(self) -> None:
@@ -351,155 +285,47 @@ class Simulator:
 
         Raises :class:`NumericalInstabilityError` if ``dt`` is no longer stable.
         """
-        self._build()
+        self.equation.build()
+        self._after_build()
 
-    def _values(self, name: str) -> Any:
-        shape = (-1,) + (1,) * len(self.lattice.field_shape)
-        if self._tensors is not None and name in self._tensors:
-            return self._tensors[name].to(self.chart.real_dtype).reshape(shape)
-        vals = [float(getattr(p, name)) for p in self._plist]
-        if isinstance(self._params, FieldParams):
-            return vals[0]
-        return torch.tensor(vals, dtype=self.chart.real_dtype, device=self.device).reshape(shape)
-
-    def _any(self, name: str) -> bool:
-        if self._tensors is not None and name in self._tensors:
-            return name in self._active
-        return any(float(getattr(p, name)) != 0.0 for p in self._plist)
-
-    def _build(self) -> None:
-        """Precompute everything the hot loop needs from the parameters."""
-        v = self._values
-        one = 1.0
-        self._raw = {
-            name: v(name)
-            for name in (
-                "damping",
-                "diffusion",
-                "dispersion",
-                "nonlinearity",
-                "nonlinear_frequency",
-            )
-        }
-        self._c = _Coefficients(
-            growth=one - v("damping"),
-            diffusion=v("diffusion") + 1j * v("dispersion"),
-            cubic=v("nonlinearity") + 1j * v("nonlinear_frequency"),
-            filter=v("spectral_filter"),
-            amplitude=v("source_amplitude"),
-            frequency=v("source_frequency"),
-            coupling=v("coupling"),
-            pinning=v("pinning"),
-            noise=(2.0 * v("noise_temperature")) ** 0.5,
-            use_filter=self._any("spectral_filter"),
-            use_sources=self._any("source_amplitude"),
-            use_coupling=self.is_stack and self._any("coupling"),
-            use_pinning=self._any("pinning"),
-            use_noise=self._any("noise_temperature"),
-        )
-        # profiles: one chart pattern, shared by all strips of a stack
-        first = self._plist[0]
-        self._source = None
-        if self._c.use_sources:
-            twist = self.lattice.twists() if isinstance(self.lattice, LatticeEnsemble) else None
-            prof = source_profile(
-                self.chart,
-                v("boundary_winding"),
-                v("source_spread"),
-                self.seed + 1,
-                twist,
-                layout=self._source_layout,
-            )
-            self._source = self._per_strip(prof) * self._c.amplitude
-        self._potential = None
-        self._pinning_peak = 0.0
-        layouts = {(p.pinning_sites, p.pinning_radius) for p in self._plist}
-        if self._c.use_pinning:
-            if len(layouts) > 1:
-                raise ConfigError(
-                    "pinning_sites and pinning_radius must be the same for every batch element"
-                )
-            key = (first.pinning_sites, first.pinning_radius)
-            if key not in self._pinning_cache:  # the landscape is quenched: build it once
-                prof_v = pinning_profile(self.chart, *key, self.seed + 2)
-                self._pinning_cache = {key: (prof_v, float(prof_v.max()))}
-            prof_v, self._pinning_peak = self._pinning_cache[key]
-            self._potential = self._per_strip(prof_v) * self._c.pinning
-        if self._tensors is None:
-            rates = [p.pair_seeding * self.dt for p in self._plist]
+    def _after_build(self) -> None:
+        """What follows a change of the equation: the per-step limits, the integrator's
+        cached operators and (unless switched off) the stability check."""
+        plist = self.equation.param_list
+        if self.equation.tensors is None:
+            rates = [p.pair_seeding * self.dt for p in plist]
             if max(rates) > 1.0:
                 raise ConfigError(
                     f"dynamics.pair_seeding × dt = {max(rates):g} > 1: at most one pair can "
                     f"be seeded per step; lower pair_seeding or dt (dt = {self.dt:g})"
                 )
-        pairs = {(p.pair_separation, p.core_radius) for p in self._plist}
-        self._seed_rate: Tensor | None = None
-        if self._any("pair_seeding"):
-            if len(pairs) > 1:
-                raise ConfigError(
-                    "pair_separation and core_radius must be the same for every batch element"
-                )
-            rate = v("pair_seeding")
-            self._seed_rate = (
-                rate.reshape(-1).to(torch.float64)
-                if isinstance(rate, Tensor)
-                else torch.full((1,), rate, dtype=torch.float64, device=self.device)
-            )
-        self._built_twist = self.chart.twist
         self.integrator.prepare()
-        if getattr(self, "_check_stability", True):
+        if self._check_stability:
             self.check_time_step(self.dt)
-
-    def _per_strip(self, prof: Tensor) -> Tensor:
-        """Insert the strip axis for stacks: ``[B?, nu, nv]`` → ``[B?, 1, nu, nv]``."""
-        return prof.unsqueeze(-3) if self.is_stack else prof
 
     # -------------------------------------------------------------- stability
     def linear_eigenvalue_samples(self) -> np.ndarray:
-        """Samples of the stiff linear spectrum ``(D+iα)λ − ν₄λ² − c·κ`` (1/time).
-
-        ``λ`` runs over ``[−ρ, 0]`` with ρ the Gershgorin bound of the
-        Laplacian, ``κ`` over the coupling operator's range ``[0, 4 max W]``.
-        The physical growth ``1 − γ`` is not part of the stability check.
-        """
-        rho = self.lattice.spectral_radius_bound()
-        lam = -np.linspace(0.0, rho, 2001)
-        kmax = 0.0
-        if self.is_stack:
-            assert isinstance(self.lattice, TokamakStack)
-            kmax = (
-                4.0 * float(self.lattice.coupling_weights().max())
-                if self.lattice.num_strips > 1
-                else 0.0
-            )
-        out = []
-        for p in self._plist:
-            mu = (p.diffusion + 1j * p.dispersion) * lam - p.spectral_filter * lam**2
-            if isinstance(self.integrator, INTEGRATORS["etd"]):
-                mu = np.zeros(0, dtype=np.complex128)  # linear part is exact
-            # the pinning potential is V₀ times a sum of Gaussians: its peak can exceed V₀
-            extra = -(p.coupling * kmax + p.pinning * self._pinning_peak) * np.linspace(
-                0.0, 1.0, 11
-            )
-            out.append(np.concatenate([mu, extra]))
-        return np.concatenate(out).astype(np.complex128)
+        """Samples of the stiff linear spectrum the integrator must keep stable (1/time);
+        see :meth:`FieldEquation.linear_eigenvalue_samples`."""
+        exact = self.integrator.amplification(np.zeros(1, dtype=np.complex128)) is None
+        return self.equation.linear_eigenvalue_samples(exact_linear=exact)
 
     def max_stable_dt(self) -> float:
         """Largest stable dt for the current parameters and integrator (inf if none)."""
         integ = self.integrator
+        mu = self.linear_eigenvalue_samples()
         if integ.amplification(np.zeros(1, dtype=np.complex128)) is None:
-            # exact linear part: only the explicit damping terms (coupling, pinning) limit dt
-            from hhml.core.resonance.integrators.runge_kutta import RK4
-
-            rk = RK4(self)
-            return max_stable_dt(rk.amplification, self.linear_eigenvalue_samples(), self.dt)
-        return max_stable_dt(integ.amplification, self.linear_eigenvalue_samples(), self.dt)  # type: ignore[arg-type]
+            # exact linear part: only the explicit damping terms (coupling, pinning) limit
+            # dt, through the explicit RK4 stages of the method
+            return max_stable_dt(RK4(self.equation).amplification, mu, self.dt)
+        return max_stable_dt(integ.amplification, mu, self.dt)  # type: ignore[arg-type]
 
     def check_time_step(self, dt: float) -> None:
         """Raise :class:`NumericalInstabilityError` if ``dt`` exceeds the stability bound."""
         limit = self.max_stable_dt()
         if dt > limit:
-            p = self._plist[int(np.argmax([q.diffusion + abs(q.dispersion) for q in self._plist]))]
+            plist = self.equation.param_list
+            p = plist[int(np.argmax([q.diffusion + abs(q.dispersion) for q in plist]))]
             raise NumericalInstabilityError(
                 f"dt = {dt:g} exceeds the {self.integrator.name} stability limit {limit:.4g} "
                 f"for diffusion={p.diffusion:g}, dispersion={p.dispersion:g}, "
@@ -513,7 +339,7 @@ class Simulator:
                 )
             )
 
-    # ------------------------------------------------------------ equation
+    # ------------------------------------------------------------------ state
     def _initial_state(self, initial: str, amplitude: float) -> Tensor:
         if initial == "zero":
             return torch.zeros(self.state_shape, dtype=self.dtype, device=self.device)
@@ -540,279 +366,42 @@ class Simulator:
         self._psi = value.to(device=self.device, dtype=self.dtype)
 
     def rhs(self, psi: Tensor, t: float) -> Tensor:
-        """Deterministic right-hand side ``F(ψ, t)`` (noise excluded).
-
-        Parameters
-        ----------
-        psi
-            Complex tensor of the state's shape ``[B?, *field_shape]``.
-        t
-            Time (enters through the source phase ``e^{−iωt}``).
-        """
-        if tuple(psi.shape) != self.state_shape:
-            raise LatticeError(f"psi has shape {tuple(psi.shape)}; expected {self.state_shape}")
-        return self.rhs_unchecked(psi, t)
-
-    def linear_symbol(self, eigenvalues: Tensor) -> Tensor:
-        """``(1 − γ) + (D + iα)λ − ν₄λ²`` for Laplacian eigenvalues λ (ETD)."""
-        c = self._c
-        lam = eigenvalues.to(torch.complex128)
-        return c.growth + c.diffusion * lam - c.filter * lam * lam  # type: ignore[no-any-return]
-
-    def nonlinear(self, psi: Tensor, t: float) -> Tensor:
-        """The part of the right-hand side not in :meth:`linear_symbol`."""
-        c = self._c
-        out = -(c.cubic * (psi.real.square() + psi.imag.square())) * psi
-        return self._add_local_terms(out, psi, t)
-
-    def _add_local_terms(self, out: Tensor, psi: Tensor, t: float) -> Tensor:
-        c = self._c
-        if self._potential is not None:
-            out = out - self._potential * psi
-        source = self._source_at(t)
-        if source is not None:
-            out = out + source
-        if c.use_coupling:
-            assert isinstance(self.lattice, TokamakStack)
-            out = out + c.coupling * self.lattice.coupling(psi)
-        return out
-
-    def _source_at(self, t: float) -> Tensor | None:
-        if self._source is None:
-            return None
-        phase = self._c.frequency * t
-        rot = (
-            torch.polar(torch.ones_like(phase), -phase)
-            if isinstance(phase, Tensor)
-            else complex(math.cos(phase), -math.sin(phase))
-        )
-        out: Tensor = self._source * rot
-        return out
-
-    def rhs_unchecked(self, psi: Tensor, t: float) -> Tensor:
-        """:meth:`rhs` without the shape check (the integrators' hot path)."""
-        c = self._c
-        if self._fused:
-            chart = self.chart
-            source = self._source_at(t)
-            out_cpp = (
-                cpp_flat_cgl_rhs(
-                    psi, chart, c.growth, c.diffusion, c.cubic, self._potential, source
-                )
-                if self._use_cpp
-                else None
-            )
-            if out_cpp is not None:
-                if c.use_filter:
-                    out_cpp = out_cpp - c.filter * chart.laplacian(chart.laplacian(psi))
-                return out_cpp
-            out = flat_cgl_rhs(
-                psi,
-                topology=chart.topology,
-                edge=chart.edge,
-                twist=chart.twist,
-                du=chart.du,
-                dv=chart.dv,
-                potential=self._potential,
-                source=source,
-                compiled=self.compiled,
-                **self._raw,
-            )
-            if c.use_filter:
-                out = out - c.filter * chart.laplacian(chart.laplacian(psi))
-            return out
-        lap = self.lattice.laplacian(psi)
-        out = (
-            c.growth * psi
-            + c.diffusion * lap
-            - c.cubic * (psi.real.square() + psi.imag.square()) * psi
-        )
-        if c.use_filter:
-            out = out - c.filter * self.lattice.laplacian(lap)
-        return self._add_local_terms(out, psi, t)
-
-    def fused_rk4_step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
-        """One RK4 step by a fused kernel (stage combinations included), or None.
-
-        Stacks: on the CPU the C++ kernel
-        :func:`~hhml.core.resonance.stack_kernel.cpp_stack_rk4_step`; on other devices, or
-        where that kernel is unavailable or declines, the compiled step
-        :func:`~hhml.core.resonance.compiled_rk4.compiled_stack_rk4_step` (with
-        ``compiled=None`` only for at least ``MIN_COMPILED_NODES`` nodes in the batch).
-        Flat single strips without a spectral filter, where the right-hand side would be
-        compiled: :func:`~hhml.core.resonance.cpp_kernels.cpp_flat_rk4_step` on the CPU
-        (scalar parameters), else
-        :func:`~hhml.core.resonance.compiled_rk4.compiled_flat_rk4_step`. None with
-        ``compiled=False``, where no fused step applies, or when compilation is
-        unavailable; the reason is in ``RK4_COMPILE_STATUS.last_skip`` (and
-        ``STACK_STATUS`` / ``CPP_STATUS`` for the C++ kernels). Same numbers as
-        :class:`RK4` to rounding."""
-        # imported here: this method is the only user in this module
-        from hhml.core.resonance.compiled_rk4 import (
-            RK4_COMPILE_STATUS,
-            compiled_flat_rk4_step,
-            compiled_stack_rk4_step,
-        )
-
-        c = self._c
-        if self.compiled is False:
-            RK4_COMPILE_STATUS.last_skip = "Simulator.compiled is False"
-            return None
-        on_cpu = psi.device.type == "cpu"
-        if not self.is_stack:
-            # flat single strip, no spectral filter, a grid the compiled rhs would run on
-            if not self._use_cpp or c.use_filter or self.chart.nv < 4:
-                RK4_COMPILE_STATUS.last_skip = (
-                    "flat strip with a spectral filter, nv < 4 or (compiled=None) fewer "
-                    "than MIN_COMPILED_NODES nodes"
-                )
-                return None
-            if on_cpu:
-                out_cpp = cpp_flat_rk4_step(
-                    psi,
-                    t,
-                    dt,
-                    self.chart,
-                    c.growth,
-                    c.diffusion,
-                    c.cubic,
-                    self._potential,
-                    self._source,
-                    c.frequency,
-                )
-                if out_cpp is not None:
-                    return out_cpp
-            chart = self.chart
-            return compiled_flat_rk4_step(
-                psi,
-                t,
-                dt,
-                topology=chart.topology,
-                edge=chart.edge,
-                twist=chart.twist,
-                du=chart.du,
-                dv=chart.dv,
-                potential=self._potential,
-                source=self._source,
-                frequency=c.frequency,
-                **self._raw,
-            )
-        assert isinstance(self.lattice, TokamakStack)
-        real = self.chart.real_dtype
-        batched = psi if self.batch is not None else psi.unsqueeze(0)
-        args: dict[str, Any] = dict(
-            coefficients=self.lattice.face_coefficients(real),
-            seam_phase=self.lattice.seam_phase,
-            growth=c.growth,
-            diffusion=c.diffusion,
-            cubic=c.cubic,
-            filter=c.filter if c.use_filter else 0.0,
-            frequency=c.frequency,
-            coupling=c.coupling,
-            weights=self.lattice.coupling_weights(copy=False) if c.use_coupling else None,
-            potential=self._potential,
-            source=self._source,
-            flip=self.chart.flip,
-            periodic_v=self.chart.periodic_v,
-            ghost_sign=self.chart.ghost_sign,
-        )
-        out = cpp_stack_rk4_step(batched, t, dt, **args) if on_cpu else None
-        if out is None:
-            if self.compiled is None and batched.numel() < MIN_COMPILED_NODES:
-                RK4_COMPILE_STATUS.last_skip = (
-                    f"compiled=None and {batched.numel()} nodes < MIN_COMPILED_NODES"
-                )
-                return None
-            out = compiled_stack_rk4_step(batched, t, dt, **args)
-        if out is None or self.batch is not None:
-            return out
-        return out.squeeze(0)
+        """Deterministic right-hand side ``F(ψ, t)`` (noise excluded): the equation's
+        :meth:`~hhml.core.resonance.equation.FieldEquation.rhs`."""
+        return self.equation.rhs(psi, t)
 
     # --------------------------------------------------------------- stepping
-    def _advance(self, dt: float) -> None:
+    def advance_by(self, dt: float) -> None:
+        """One step of size ``dt``: the integrator, then noise and pair seeding (no checks)."""
+        if self.chart.twist != self.equation.built_twist:
+            self.rebuild()  # the lattice twist was changed: rebuild sources / eigenbasis
         psi = self.integrator.step(self._psi, self.t, dt)
-        c = self._c
+        eq = self.equation
+        c = eq.coefficients
         # a result that does not share the state's memory is ours to update in place
         own = psi.untyped_storage().data_ptr() != self._psi.untyped_storage().data_ptr()
         if c.use_noise:
-            psi = self._add_noise(psi, dt, own)
+            psi = self._noise.apply(psi, c.noise, dt, self.generator, in_place=own)
             own = True
-        if self._seed_rate is not None:
-            psi = self._seed_pairs(psi, dt, self._seed_rate, in_place=own)
+        if eq.seed_rate is not None:
+            first = eq.param_list[0]
+            psi = seed_pairs(
+                psi,
+                self.lattice,
+                eq.seed_rate,
+                dt,
+                self.generator,
+                separation=first.pair_separation,
+                core_radius=first.core_radius,
+                batched=self.batch is not None,
+                in_place=own,
+            )
         self._psi = psi
         self.t += dt
         self.step_count += 1
 
-    def _add_noise(self, psi: Tensor, dt: float, in_place: bool) -> Tensor:
-        """``psi + noise·√dt·ξ`` with ξ complex standard normal (``E|ξ|² = 1``).
-
-        ξ takes the numbers ``torch.randn(psi.shape, dtype=psi.dtype, generator=...)``
-        would (the same draws from :attr:`generator`: real and imaginary parts normal with
-        standard deviation ``1/√2``, as torch draws a complex normal), written into a
-        buffer kept between steps and scaled there (a real scale times a complex number:
-        the same roundings as the complex product). ``in_place``: add into ``psi``.
-        """
-        buf: Tensor | None = getattr(self, "_noise_buffer", None)
-        like = (psi.shape, psi.dtype, psi.device)
-        if buf is None or (buf.shape, buf.dtype, buf.device) != like:
-            buf = torch.empty(psi.shape, dtype=psi.dtype, device=psi.device)
-            self._noise_buffer = buf
-        parts = torch.view_as_real(buf)
-        # std / sqrt(2) in double, as at::normal_ computes it for a complex tensor
-        parts.normal_(0.0, 1.0 / math.sqrt(2.0), generator=self.generator)
-        scale = self._c.noise * math.sqrt(dt)
-        parts.mul_(scale.unsqueeze(-1) if isinstance(scale, Tensor) else scale)
-        return psi.add_(buf) if in_place else psi + buf
-
-    def _seed_pairs(self, psi: Tensor, dt: float, rate: Tensor, in_place: bool = False) -> Tensor:
-        """Imprint a ±1 pair with probability ``pair_seeding·dt`` per batch element.
-
-        Every element draws its uniform number, centre ``(u0, v0)``
-        (``v0 ∈ (−0.8w, 0.8w)``), sign and strip from :attr:`generator` whether or
-        not it seeds, so the stream does not depend on the outcome. On CPU only the
-        seeding elements' imprints are computed; on other devices all of them are,
-        masked, so that nothing waits for the host. Both give the same numbers.
-        ``in_place``: ``psi`` may be updated in place (on the CPU path).
-        """
-        n = rate.shape[0]
-        dev, gen, f64 = self.device, self.generator, torch.float64
-        draws = torch.rand(n, 4, generator=gen, dtype=f64, device=dev)
-        seeding = draws[:, 0] < rate * dt
-        u0 = draws[:, 1] * self.chart.length
-        v0 = (draws[:, 2] * 1.6 - 0.8) * self.chart.half_width
-        sign = torch.where(draws[:, 3] < 0.5, 1.0, -1.0).to(f64)
-        strips = self.lattice.field_shape[0] if self.is_stack else 1
-        strip = torch.randint(strips, (n,), generator=gen, device=dev)
-        first = self._plist[0]
-        rd = self.chart.real_dtype
-
-        def factors(idx: Tensor | slice) -> Tensor:
-            args = (u0[idx].to(rd), v0[idx].to(rd), first.pair_separation, sign[idx].to(rd))
-            out = cpp_pair_factors(self.chart, *args, first.core_radius) if on_host else None
-            if out is None:  # a device, or the kernel does not apply (IMPRINT_STATUS)
-                out = pair_factors(self.chart, *args, first.core_radius)
-            return out.to(psi.dtype)
-
-        on_host = dev.type == "cpu" and not device_paths_only()
-
-        batched = psi if self.batch is not None else psi.unsqueeze(0)
-        if not self.is_stack:
-            batched = batched.unsqueeze(1)  # a strip axis of length 1
-        if on_host:
-            idx = torch.nonzero(seeding).reshape(-1)
-            if idx.numel() == 0:
-                return psi
-            out = batched if in_place else batched.clone()
-            out[idx, strip[idx]] = batched[idx, strip[idx]] * factors(idx)
-        else:
-            hit = seeding[:, None] & (strip[:, None] == torch.arange(strips, device=dev))
-            imprinted = batched * factors(slice(None))[:, None]
-            out = torch.where(hit[:, :, None, None], imprinted, batched)
-        if not self.is_stack:
-            out = out.squeeze(1)
-        return out if self.batch is not None else out.squeeze(0)
-
-    def _snapshot(self) -> tuple[Any, ...]:
+    def snapshot(self) -> tuple[Any, ...]:
+        """A copy of the state, time, step count and generator for :meth:`restore`."""
         return (
             self._psi.clone(),
             self.t,
@@ -820,11 +409,13 @@ class Simulator:
             self.generator.get_state(),
         )
 
-    def _restore(self, snap: tuple[Any, ...]) -> None:
+    def restore(self, snap: tuple[Any, ...]) -> None:
+        """Return exactly to a :meth:`snapshot`."""
         self._psi, self.t, self.step_count = snap[0].clone(), snap[1], snap[2]
         self.generator.set_state(snap[3])
 
-    def _finite(self) -> bool:
+    def is_finite(self) -> bool:
+        """Whether every value of the state is finite (synchronises the device)."""
         return bool(torch.isfinite(torch.view_as_real(self._psi)).all())
 
     def step(self, n: int = 1) -> Tensor:
@@ -837,18 +428,7 @@ class Simulator:
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"n = {n!r} is not valid; it must be an integer ≥ 0")
-        if self.chart.twist != self._built_twist:
-            self._build()  # the lattice twist was changed: rebuild sources / eigenbasis
-        done = 0
-        while done < n:
-            chunk = min(self.check_every, n - done)
-            snap = self._snapshot()
-            for _ in range(chunk):
-                self._advance(self.dt)
-            if not self._finite():
-                self._locate_blow_up(snap, chunk)
-            done += chunk
-        return self._psi
+        return step_checked(self, n)
 
     def advance(self, n: int) -> Tensor:
         """Advance ``n`` steps with no finiteness check and no host synchronisation.
@@ -858,28 +438,9 @@ class Simulator:
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"n = {n!r} is not valid; it must be an integer ≥ 0")
-        if self.chart.twist != self._built_twist:
-            self._build()
         for _ in range(n):
-            self._advance(self.dt)
+            self.advance_by(self.dt)
         return self._psi
-
-    def _locate_blow_up(self, snap: tuple[Any, ...], chunk: int) -> None:
-        self._restore(snap)
-        for _ in range(chunk):
-            before = self._snapshot()
-            self._advance(self.dt)
-            if not self._finite():
-                self._restore(before)
-                raise NumericalInstabilityError(
-                    f"the field became NaN/Inf at step {self.step_count + 1} "
-                    f"(t = {self.t + self.dt:.6g}); the state was kept at step "
-                    f"{self.step_count} (t = {self.t:.6g}). Reduce dt (now {self.dt:g}) or "
-                    "the nonlinearity/source amplitude"
-                )
-        raise NumericalInstabilityError(  # pragma: no cover - non-deterministic device
-            "the field became NaN/Inf but the replay stayed finite (non-deterministic device?)"
-        )
 
     def run(self, t_end: float, trackers: Sequence[Tracker] = ()) -> Tensor:
         """Advance to time ``t_end`` with steps of ``dt`` (the last step may be shorter).
@@ -887,53 +448,10 @@ class Simulator:
         ``trackers`` (:mod:`hhml.core.resonance.trackers`) are called at the start, every
         ``tracker.interval`` (a whole number of steps) and at the end; one that raises
         :class:`~hhml.core.resonance.trackers.StopSimulation` ends the run early with the
-        state of that moment. Returns the state.
+        state of that moment. Returns the state. The loop is
+        :func:`hhml.core.resonance.runner.run_until`.
         """
-        from hhml.core.resonance.trackers import StopSimulation
-
-        if not math.isfinite(t_end) or t_end < self.t:
-            raise ConfigError(f"t_end = {t_end!r} is not valid; it must be ≥ t = {self.t:g}")
-        n = math.floor((t_end - self.t) / self.dt + 1e-9)
-        if not trackers:
-            self.step(n)
-            return self._finish_run(t_end)
-        self._run_t_end = float(t_end)
-        every = [tracker.steps(self.dt) for tracker in trackers]
-        started: list[Tracker] = []
-        try:
-            for tracker in trackers:
-                tracker.start(self)
-                started.append(tracker)
-            for tracker in trackers:
-                tracker.handle(self)
-            done = 0
-            while done < n:
-                chunk = min(n - done, *(e - done % e for e in every))
-                self.step(chunk)
-                done += chunk
-                for tracker, e in zip(trackers, every, strict=True):
-                    if done % e == 0:
-                        tracker.handle(self)
-            self._finish_run(t_end)
-        except StopSimulation:
-            pass
-        finally:
-            for tracker in started:
-                tracker.finish(self)
-        return self._psi
-
-    def _finish_run(self, t_end: float) -> Tensor:
-        """The final partial step of :meth:`run` to exactly ``t_end``."""
-        rest = t_end - self.t
-        if rest > 1e-12 * self.dt:
-            snap = self._snapshot()
-            self._advance(rest)
-            if not self._finite():
-                self._restore(snap)
-                raise NumericalInstabilityError(
-                    f"the field became NaN/Inf in the final partial step to t = {t_end:g}"
-                )
-        return self._psi
+        return run_until(self, t_end, trackers)
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
@@ -943,7 +461,9 @@ class Simulator:
             "t": self.t,
             "step_count": self.step_count,
             "generator_state": self.generator.get_state(),
-            "params": [{f.name: getattr(p, f.name) for f in fields(p)} for p in self._plist],
+            "params": [
+                {f.name: getattr(p, f.name) for f in fields(p)} for p in self.equation.param_list
+            ],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

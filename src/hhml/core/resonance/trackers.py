@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from hhml.core.resonance.runner import StopSimulation, Tracker
 from hhml.errors import ConfigError, NumericalInstabilityError
 
 if TYPE_CHECKING:
-    from hhml.core.resonance.simulator import Simulator
+    from hhml.core.resonance.runner import Steppable
 
 __all__ = [
     "FileStorage",
@@ -51,44 +52,6 @@ __all__ = [
 ]
 
 
-class StopSimulation(Exception):  # noqa: N818 (a control-flow signal, not an error)
-    """Raised by a tracker to end :meth:`Simulator.run` early (the state is kept)."""
-
-
-class Tracker:
-    """Base class: called at the start, every ``interval`` time units, and at the end.
-
-    Parameters
-    ----------
-    interval
-        Simulation time between calls (> 0), rounded to a whole number of steps.
-
-    Attributes
-    ----------
-    stopped_at : float or None
-        The time at which this tracker stopped the run, if it did.
-    """
-
-    def __init__(self, interval: float) -> None:
-        if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
-            raise ConfigError(f"tracker interval = {interval!r}; it must be a time > 0")
-        self.interval = float(interval)
-        self.stopped_at: float | None = None
-
-    def steps(self, dt: float) -> int:
-        """The interval as a whole number of steps of ``dt`` (at least 1)."""
-        return max(1, round(self.interval / dt))
-
-    def start(self, sim: Simulator) -> None:
-        """Called once before the first step (after which :meth:`handle` runs at t₀)."""
-
-    def handle(self, sim: Simulator) -> None:
-        """Called at t₀ and every interval; raise :class:`StopSimulation` to stop."""
-
-    def finish(self, sim: Simulator) -> None:
-        """Called once at the end of the run (also after an early stop or an error)."""
-
-
 class MemoryStorage(Tracker):
     """Keeps a copy of the field every ``interval`` (``times`` and ``fields``, on the CPU)."""
 
@@ -97,7 +60,7 @@ class MemoryStorage(Tracker):
         self.times: list[float] = []
         self.fields: list[Tensor] = []
 
-    def handle(self, sim: Simulator) -> None:
+    def handle(self, sim: Steppable) -> None:
         self.times.append(sim.t)
         self.fields.append(sim.psi.detach().to("cpu", copy=True))
 
@@ -115,7 +78,7 @@ class FileStorage(Tracker):
         self.attrs = dict(attrs or {})
         self._writer: Any = None
 
-    def start(self, sim: Simulator) -> None:
+    def start(self, sim: Steppable, t_end: float) -> None:
         from hhml.io.fields import FieldWriter, chart_from_lattice
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,11 +90,11 @@ class FileStorage(Tracker):
             attrs=self.attrs,
         )
 
-    def handle(self, sim: Simulator) -> None:
+    def handle(self, sim: Steppable) -> None:
         assert self._writer is not None
         self._writer.append(sim.psi, sim.t)
 
-    def finish(self, sim: Simulator) -> None:
+    def finish(self, sim: Steppable) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -146,7 +109,7 @@ class VortexCountTracker(Tracker):
         self.counts: list[int] = []
         self.net_charges: list[int] = []
 
-    def handle(self, sim: Simulator) -> None:
+    def handle(self, sim: Steppable) -> None:
         from hhml.core.resonance.vortices import detect_vortices
 
         found = detect_vortices(sim.psi, sim.lattice)
@@ -159,7 +122,7 @@ class FiniteTracker(Tracker):
     """Stops the run with :class:`NumericalInstabilityError` (naming the time) as soon as the
     field holds NaN or Inf at one of its calls."""
 
-    def handle(self, sim: Simulator) -> None:
+    def handle(self, sim: Steppable) -> None:
         if not bool(torch.isfinite(torch.view_as_real(sim.psi)).all()):
             self.stopped_at = sim.t
             raise NumericalInstabilityError(
@@ -179,7 +142,7 @@ class SteadyStateTracker(Tracker):
         self._last: Tensor | None = None
         self.change: float | None = None
 
-    def handle(self, sim: Simulator) -> None:
+    def handle(self, sim: Steppable) -> None:
         psi = sim.psi.detach()
         if self._last is not None:
             scale = float(torch.linalg.vector_norm(psi))
@@ -202,8 +165,8 @@ class ProgressTracker(Tracker):
         self._t0 = self._t_end = 0.0
         self._last_line = 0.0
 
-    def start(self, sim: Simulator) -> None:
-        self._t0, self._t_end = sim.t, getattr(sim, "_run_t_end", sim.t)
+    def start(self, sim: Steppable, t_end: float) -> None:
+        self._t0, self._t_end = sim.t, t_end
         self._last_line = time.monotonic()
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
@@ -211,7 +174,7 @@ class ProgressTracker(Tracker):
             total = max(self._t_end - self._t0, 0.0)
             self._bar = tqdm(total=total, unit="t", desc="simulate", leave=False)
 
-    def handle(self, sim: Simulator) -> None:
+    def handle(self, sim: Steppable) -> None:
         if self._bar is not None:
             self._bar.n = sim.t - self._t0
             self._bar.refresh()
@@ -219,7 +182,7 @@ class ProgressTracker(Tracker):
             self._last_line = time.monotonic()
             print(f"simulate: t = {sim.t:g} of {self._t_end:g}", file=sys.stderr, flush=True)
 
-    def finish(self, sim: Simulator) -> None:
+    def finish(self, sim: Steppable) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -1,28 +1,71 @@
 """Base class of the time integrators.
 
-An integrator advances the deterministic part of the equation by one step
-``dt``; noise and pair seeding are applied by the simulator after the step
-(operator splitting). Each integrator states its linear stability region
-through :meth:`Integrator.amplification` so the simulator can reject a time
-step that is too large *before* stepping.
+An integrator advances ``dψ/dt = F(ψ, t)`` by one step ``dt``. It takes the
+right-hand side as any callable ``F(psi, t) -> Tensor`` or as an equation object
+(:class:`~hhml.core.resonance.equation.FieldEquation`, or anything with the methods
+of :class:`Equation`), which may offer a fused whole-step kernel and, for the
+integrating-factor method, its linear part. Noise and pair seeding are applied by the
+simulator after the step (operator splitting). Each integrator states its linear
+stability region through :meth:`Integrator.amplification` so the simulator can reject
+a time step that is too large *before* stepping::
 
-Public names: :class:`Integrator`, :func:`max_stable_dt`.
+    from hhml.core.resonance.integrators import RK4
+    RK4(lambda psi, t: -psi).step(psi, 0.0, 0.1)   # one RK4 step of dψ/dt = −ψ
+
+Public names: :class:`Integrator`, :class:`Equation`, :class:`SplitEquation`,
+:data:`RHS`, :func:`max_stable_dt`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from hhml.core.resonance.simulator import Simulator
+    from hhml.core.mobius import MobiusStrip
 
+#: A right-hand side ``F(psi, t)``: the state's shape in, the same shape out.
 RHS = Callable[[Tensor, float], Tensor]
+
+
+@runtime_checkable
+class Equation(Protocol):
+    """What an integrator needs of an equation object."""
+
+    def rhs_unchecked(self, psi: Tensor, t: float) -> Tensor:
+        """``F(ψ, t)`` without argument checks."""
+
+    def fused_rk4_step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
+        """One whole RK4 step by a fused kernel, or None where none applies."""
+
+
+@runtime_checkable
+class SplitEquation(Equation, Protocol):
+    """An equation ``F = 𝓛ψ + N(ψ, t)`` with a linear part diagonal in the flat
+    lattice's eigenbasis (what :class:`IntegratingFactorRK4` needs)."""
+
+    chart: MobiusStrip
+
+    def linear_symbol(self, eigenvalues: Tensor) -> Tensor:
+        """The symbol of 𝓛 at the Laplacian eigenvalues."""
+
+    def nonlinear(self, psi: Tensor, t: float) -> Tensor:
+        """``N(ψ, t)``."""
+
+
+class _CallableEquation:
+    """A bare callable ``F(psi, t)`` as an :class:`Equation` (no fused step)."""
+
+    def __init__(self, f: RHS) -> None:
+        self.rhs_unchecked = f
+
+    def fused_rk4_step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
+        return None
 
 
 class Integrator(ABC):
@@ -39,8 +82,19 @@ class Integrator(ABC):
     name: str = ""
     order: int = 0
 
-    def __init__(self, simulator: Simulator) -> None:
-        self.sim = simulator
+    def __init__(self, equation: Equation | RHS) -> None:
+        if isinstance(equation, Equation):
+            self.equation: Equation = equation
+        elif callable(equation):
+            self.equation = _CallableEquation(equation)
+        else:
+            from hhml.errors import ConfigError
+
+            raise ConfigError(
+                f"{type(self).__name__} needs a right-hand side F(psi, t) or an equation "
+                f"object; got {type(equation).__name__}"
+            )
+        self.rhs: RHS = self.equation.rhs_unchecked
 
     @abstractmethod
     def step(self, psi: Tensor, t: float, dt: float) -> Tensor:

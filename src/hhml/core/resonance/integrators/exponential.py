@@ -15,24 +15,40 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hhml.core.resonance.integrators.base import Integrator
+from hhml.core.resonance.integrators.base import RHS, Equation, Integrator, SplitEquation
 from hhml.core.resonance.spectral import FlatSpectralBasis
+from hhml.errors import ConfigError
 
 
 class IntegratingFactorRK4(Integrator):
-    """IF-RK4 in the exact eigenbasis of the flat lattice Laplacian."""
+    """IF-RK4 in the exact eigenbasis of the flat lattice Laplacian.
+
+    Needs a :class:`~hhml.core.resonance.integrators.base.SplitEquation` (such as
+    :class:`~hhml.core.resonance.equation.FieldEquation`): a bare ``F(psi, t)`` has no
+    linear part to integrate exactly.
+    """
 
     name = "etd"
     order = 4
 
+    def __init__(self, equation: Equation | RHS) -> None:
+        super().__init__(equation)
+        if not isinstance(self.equation, SplitEquation):
+            raise ConfigError(
+                "integrator 'etd' needs an equation with a linear part (linear_symbol, "
+                "nonlinear and chart, e.g. a FieldEquation); got "
+                f"{type(equation).__name__}; use 'rk4' for a bare right-hand side"
+            )
+        self.split: SplitEquation = self.equation
+
     def prepare(self) -> None:
-        self.basis = FlatSpectralBasis(self.sim.chart)
+        self.basis = FlatSpectralBasis(self.split.chart)
         self._factors: dict[tuple[float, torch.dtype], tuple[Tensor, Tensor]] = {}
 
     def _exp(self, dt: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         key = (dt, dtype)
         if key not in self._factors:
-            symbol = self.sim.linear_symbol(self.basis.eigenvalues).to(torch.complex128)
+            symbol = self.split.linear_symbol(self.basis.eigenvalues).to(torch.complex128)
             half = torch.exp(0.5 * dt * symbol).to(dtype)
             full = torch.exp(dt * symbol).to(dtype)
             if len(self._factors) > 8:
@@ -45,7 +61,7 @@ class IntegratingFactorRK4(Integrator):
         fwd, inv = self.basis.forward, self.basis.inverse
 
         def n_hat(c: Tensor, time: float) -> Tensor:
-            return dt * fwd(self.sim.nonlinear(inv(c), time))
+            return dt * fwd(self.split.nonlinear(inv(c), time))
 
         c = fwd(psi)
         a = n_hat(c, t)

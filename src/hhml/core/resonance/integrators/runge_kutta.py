@@ -24,10 +24,10 @@ class RK4(Integrator):
         # the whole step in one fused kernel (stage combinations included; the same
         # numbers to rounding): the C++ kernels on a CPU, the compiled step of
         # hhml.core.resonance.compiled_rk4 elsewhere; None where none applies
-        fused = self.sim.fused_rk4_step(psi, t, dt)
+        fused = self.equation.fused_rk4_step(psi, t, dt)
         if fused is not None:
             return fused
-        f = self.sim.rhs_unchecked
+        f = self.rhs
         # fused axpy (`alpha=`) and one accumulator: the stage combinations, not the four
         # right-hand sides, dominate the cost of a step on large grids
         k = f(psi, t)
@@ -51,7 +51,7 @@ class Euler(Integrator):
     order = 1
 
     def step(self, psi: Tensor, t: float, dt: float) -> Tensor:
-        return psi + dt * self.sim.rhs_unchecked(psi, t)
+        return psi + dt * self.rhs(psi, t)
 
     def amplification(self, z: NDArray[np.complex128]) -> NDArray[np.complex128]:
         return np.asarray(1 + z, dtype=np.complex128)
