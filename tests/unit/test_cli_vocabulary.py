@@ -45,7 +45,12 @@ COMMANDS: dict[str, Any] = {
 PROGS = sorted(COMMANDS)
 
 #: A Pendulum run of a few seconds (one evaluation at step 100).
+#: A config with no keys: the schema defaults (without --config, hhml-train uses the quickstart).
+SCHEMA_DEFAULTS = str(Path(__file__).parent / "data" / "schema_defaults.yaml")
+
 SMALL = [
+    "--config",
+    SCHEMA_DEFAULTS,
     "env.id=Pendulum-v1",
     "agent.hidden_size=16",
     "agent.learning_starts=50",

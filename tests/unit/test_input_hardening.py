@@ -286,7 +286,7 @@ def test_validate_json_to_a_fifo_is_a_usage_error_before_running(tmp_path: Path)
 # ----------------------------------------------------------------------------- configs
 
 #: A Pendulum run of a few seconds; checkpoints at steps 100 and 200 (one env).
-TRAIN_SMALL = [
+TRAIN_OVERRIDES = [
     "env.id=Pendulum-v1",
     "agent.hidden_size=16",
     "agent.learning_starts=50",
@@ -301,6 +301,13 @@ TRAIN_SMALL = [
     "training.tensorboard=false",
     "training.torch_threads=1",
     "training.device=cpu",
+]
+#: hhml-train arguments: the schema defaults (a config with no keys) and the overrides above
+#: (without --config, hhml-train would start from the quickstart).
+TRAIN_SMALL = [
+    "--config",
+    str(Path(__file__).parent / "data" / "schema_defaults.yaml"),
+    *TRAIN_OVERRIDES,
 ]
 
 
@@ -357,7 +364,7 @@ def test_an_empty_section_is_refused(tmp_path: Path, text: str, line: int) -> No
 def write_run(root: Path, records: list[dict[str, object]], extra: tuple[str, ...] = ()) -> Path:
     """A run directory as a killed hhml-train leaves it (no model_last.pt)."""
     root.mkdir()
-    (root / "config.yaml").write_text(dump_config(load_config(None, [*TRAIN_SMALL, *extra])))
+    (root / "config.yaml").write_text(dump_config(load_config(None, [*TRAIN_OVERRIDES, *extra])))
     (root / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return root
 

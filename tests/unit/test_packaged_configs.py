@@ -118,8 +118,8 @@ def user_dir(tmp_path: Path) -> Path:
     root = tmp_path / "mine"
     (root / "agent").mkdir(parents=True)
     (root / "experiment").mkdir()
-    (root / "agent" / "mine.yaml").write_text("algorithm: sac\nhidden_size: 24\n")
-    (root / "agent" / "td3.yaml").write_text("algorithm: td3\nhidden_size: 40\n")
+    (root / "agent" / "mine.yaml").write_text("algorithm: sac\nhidden_size: 24\ntau: 0.02\n")
+    (root / "agent" / "td3.yaml").write_text("algorithm: td3\nhidden_size: 40\ntau: 0.03\n")
     (root / "experiment" / "tiny.yaml").write_text(
         "defaults:\n  - experiment: quickstart\ntraining:\n  total_steps: 300\n"
     )
@@ -152,11 +152,13 @@ def test_train_cli_config_dir(
     args = ["--config-dir", str(user_dir), "--print-config"]
     mine = runner.invoke(train_main, [*args, "lattice=env", "agent=mine"])
     assert mine.exit_code == 0, mine.output
+    # no --config: the quickstart, whose own agent.hidden_size (64) wins over the group
+    # file's; tau it leaves to the group
     agent = yaml.safe_load(mine.stdout)["agent"]
-    assert agent["algorithm"] == "sac" and agent["hidden_size"] == 24
+    assert agent["algorithm"] == "sac" and agent["tau"] == 0.02 and agent["hidden_size"] == 64
     td3 = runner.invoke(train_main, [*args, "agent=td3"])
     assert td3.exit_code == 0, td3.output
-    assert yaml.safe_load(td3.stdout)["agent"]["hidden_size"] == 40
+    assert yaml.safe_load(td3.stdout)["agent"]["tau"] == 0.03
     tiny = runner.invoke(train_main, [*args, "--config", "tiny"])
     assert tiny.exit_code == 0, tiny.output
     assert yaml.safe_load(tiny.stdout)["training"]["total_steps"] == 300
@@ -176,10 +178,12 @@ def test_bare_train_uses_the_quickstart_experiment_and_says_so(
     assert len(notice) == 1 and "quickstart" in notice[0] and "no --config" in notice[0]
     quiet = CliRunner().invoke(train_main, ["-q", "--print-config"])
     assert quiet.exit_code == 0 and quiet.stderr == ""
-    # with OVERRIDES and no --config, the overrides apply to the schema defaults
+    # with OVERRIDES and no --config, the overrides apply to the quickstart too
     plain = CliRunner().invoke(train_main, ["--print-config", "training.total_steps=7"])
-    assert plain.exit_code == 0 and plain.stderr == ""
-    assert plain.stdout == dump_config(load_config(None, ["training.total_steps=7"]))
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout == dump_config(load_config(QUICKSTART, ["training.total_steps=7"]))
+    notice = plain.stderr.strip().splitlines()
+    assert len(notice) == 1 and "quickstart" in notice[0] and "no --config" in notice[0]
     assert "--config-dir" in CliRunner().invoke(train_main, ["--help"]).output
 
 

@@ -13,7 +13,12 @@ from click.testing import CliRunner, Result
 from hhml.cli.train import main
 from hhml.ml.training import Trainer, load_checkpoint, read_metrics
 
+#: A config with no keys: the schema defaults (without --config, hhml-train uses the quickstart).
+SCHEMA_DEFAULTS = str(Path(__file__).parent / "data" / "schema_defaults.yaml")
+
 SMALL = [
+    "--config",
+    SCHEMA_DEFAULTS,
     "env.id=Pendulum-v1",
     "agent.hidden_size=16",
     "agent.learning_starts=100",

@@ -10,8 +10,10 @@ writing a final checkpoint.
 
 from __future__ import annotations
 
+import shlex
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from hhml.ml.training import TrainResult
     from hhml.ml.training.distributed import DistContext
     from hhml.ml.training.run_dir import RunDirectory
+    from hhml.ml.training.sweep import SweepSpec
     from hhml.monitoring.server import DashboardServer
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "main", "summary_table"]
@@ -55,6 +58,10 @@ _HELP = f"""Train an RL agent on an HHmL environment and write a run directory.
 OVERRIDES are 'section.key=value' (e.g. training.total_steps=50000,
 agent.algorithm=sac, env.id=Pendulum-v1) or 'group=name' (e.g. agent=sac,
 selecting configs/agent/sac.yaml); they apply after the config file, in order.
+The grammar is Hydra's (docs/configuration.md): '+key=value' and '++key=value'
+are accepted, '~section.key' resets a key to its schema default, '~group' drops
+a group, '[a,b]' is a list (training.baselines=[random,midpoint]), and values
+may use interpolations such as training.eval_seed=${{training.seed}}.
 
 The configs ship inside the package: group files (agent=sac, lattice=env, ...)
 come from the packaged configs unless the config file lies in a configs/
@@ -64,13 +71,19 @@ packaged experiment configs/experiment/NAME.yaml (e.g. --config quickstart).
 (DIR/agent/mine.yaml for agent=mine) and experiments (DIR/experiment/NAME.yaml)
 are added to the packaged ones and win over those of the same name.
 
-A bare hhml-train (no --config and no OVERRIDES) trains the packaged
-quickstart experiment (TD3 on a two-strip Möbius stack, 4000 env steps, a few
-minutes on a CPU) and says so in one line on stderr. With OVERRIDES but no
---config, the overrides apply to the schema defaults (which need
-lattice=env or an env.id=<Gymnasium id> to train). --print-config prints the
-resolved config as YAML (what config.yaml of the run would hold) and exits
-without training.
+Without --config, hhml-train trains the packaged quickstart experiment (TD3
+on a two-strip Möbius stack, 4000 env steps, a few minutes on a CPU), with the
+OVERRIDES if any, and says so in one line on stderr
+(hhml-train training.total_steps=200). --print-config (or Hydra's --cfg job)
+prints the resolved config as YAML (what config.yaml of the run would hold) and
+exits without training.
+
+With -m/--multirun, OVERRIDES whose value lists several values separated by
+commas (agent=td3,sac agent.gamma=0.9,0.99) run the Cartesian product of those
+values as a sweep, like --sweep: one run directory per combination under
+<run_root>/<training.run_name or multirun-DATE-TIME>/ and one sweep summary;
+training.seed=0,1,2 gives the seeds. Run the same command with the same
+training.run_name again to continue an interrupted multirun.
 
 Everything is validated first — config, device, a memory pre-flight (the
 estimated peak memory of the run, docs/memory.md, against what the device has
@@ -132,6 +145,8 @@ Examples:
   hhml-train --resume results/runs/sac-s3 training.total_steps=100000
   hhml-train --config configs/experiment/quickstart.yaml --nproc 2 --run-dir results/runs/ddp
   hhml-train --sweep configs/sweep/quickstart_seeds.yaml --nproc 2
+  hhml-train training.total_steps=200
+  hhml-train -m agent=td3,sac training.seed=0,1 training.run_name=td3-vs-sac
 """
 
 _EPILOG = exit_codes_epilog(
@@ -249,6 +264,19 @@ def _start_dashboard(root: Path, host: str, sock: socket.socket) -> DashboardSer
     help="Print the resolved config as YAML and exit without training.",
 )
 @click.option(
+    "--cfg",
+    "cfg_kind",
+    type=click.Choice(["job"]),
+    help="Hydra's spelling of --print-config: --cfg job.",
+)
+@click.option(
+    "-m",
+    "--multirun",
+    is_flag=True,
+    help="Run the Cartesian product of the comma-separated OVERRIDES values "
+    "(agent=td3,sac training.seed=0,1) as a sweep with one summary table.",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -304,6 +332,8 @@ def main(
     config_path: Path | None,
     config_dir: Path | None,
     print_config: bool,
+    cfg_kind: str | None,
+    multirun: bool,
     resume_dir: Path | None,
     device: str | None,
     run_dir: Path | None,
@@ -336,26 +366,38 @@ def main(
         _PROG = f"hhml-train[rank {ctx.rank}]"
         if nproc not in (1, ctx.world_size):
             _fail(f"--nproc {nproc} contradicts the launcher's WORLD_SIZE={ctx.world_size}")
+    print_config = print_config or cfg_kind is not None
     if sweep_path is not None:
         if config_path or resume_dir or run_dir or seed is not None or dashboard:
             _fail(
                 "--sweep takes its configs, seeds and directories from the sweep file; "
                 "do not combine it with --config, --resume, --run-dir, --seed or --dashboard"
             )
-        if config_dir is not None or print_config:
+        if print_config or multirun:
             _fail(
                 "--sweep takes its configs from the sweep file; do not combine it with "
-                "--config-dir or --print-config"
+                "--print-config or -m/--multirun"
             )
-        _sweep(sweep_path, extra, nproc, ctx)
+        _sweep_file(sweep_path, config_dir, extra, nproc, ctx)
+        return
+    if multirun:
+        if resume_dir or run_dir or dashboard or print_config:
+            _fail(
+                "-m/--multirun writes one run directory per combination under the sweep "
+                "directory; do not combine it with --resume, --run-dir, --dashboard or "
+                "--print-config"
+            )
+        path, notice = _config_file(config_path, config_dir, overrides)
+        _multirun(path, notice, config_dir, extra, nproc, ctx)
         return
     if resume_dir is not None and config_dir is not None:
         _fail(
             f"--resume continues the run with its resolved config.yaml; --config-dir "
             f"{config_dir} does not apply to it"
         )
+    notice = ""  # said once the config is valid: a usage error stays one line
     if resume_dir is None:
-        config_path = _config_file(config_path, config_dir, overrides)
+        config_path, notice = _config_file(config_path, config_dir, overrides)
     if print_config:
         try:
             if resume_dir is not None:
@@ -365,10 +407,11 @@ def main(
             text = dump_config(cfg)
         except HHmLError as exc:
             _fail(str(exc))
+        _say_notice(notice)
         click.echo(text, nl=False)
         return
     if not ctx.enabled and nproc > 1:
-        _launch_ranks(nproc, config_path, config_dir, resume_dir, run_dir, extra, dashboard)
+        _launch_ranks(nproc, config_path, config_dir, resume_dir, run_dir, extra, dashboard, notice)
         return
     dashboard_socket: socket.socket | None = None
     if dashboard:
@@ -419,6 +462,7 @@ def main(
     if resume_dir is not None:
         action = "restarted run directory" if restarted else "resuming"
     if ctx.is_main:
+        _say_notice(notice)
         say(f"{action}: {trainer.run.root} (step {trainer.state.step})")
     server = None
     if dashboard_socket is not None:
@@ -455,30 +499,33 @@ def main(
 
 def _config_file(
     config_path: Path | None, config_dir: Path | None, overrides: tuple[str, ...]
-) -> Path | None:
-    """The config file of a new run: ``--config`` resolved, quickstart for a bare run.
+) -> tuple[Path, str]:
+    """The config file of a new run (``--config`` resolved, else the quickstart) and the
+    line that says so on stderr ('' with ``--config``).
 
-    ``--config`` may be a file or an experiment name (:func:`resolve_config`); with
-    neither ``--config`` nor OVERRIDES the packaged (or ``--config-dir``) quickstart
-    experiment is used, and a line on stderr says so. Exits with code 2 if ``--config``
-    names neither.
+    ``--config`` may be a file or an experiment name (:func:`resolve_config`); without
+    ``--config`` the packaged (or ``--config-dir``) quickstart experiment is used, with
+    the OVERRIDES if any. The caller says the line (:func:`_say_notice`) once the config
+    has been validated, so that a usage error stays one line. Exits with code 2 if
+    ``--config`` names neither.
     """
     from hhml.config.loader import resolve_config
 
-    if config_path is None and overrides:
-        return None  # the overrides apply to the schema defaults
     try:
         if config_path is None:
             path = resolve_config(_BARE_RUN_EXPERIMENT, config_dir)
-            say(
-                f"{_PROG}: no --config and no OVERRIDES: using the {_BARE_RUN_EXPERIMENT} "
-                f"experiment ({path})",
-                err=True,
-            )
-            return path
-        return resolve_config(config_path, config_dir)
+            what = "applying the OVERRIDES to" if overrides else "using"
+            notice = f"{_PROG}: no --config: {what} the {_BARE_RUN_EXPERIMENT} experiment ({path})"
+            return path, notice
+        return resolve_config(config_path, config_dir), ""
     except ConfigError as exc:
         _fail(f"--config {exc}" if config_path is not None else str(exc))
+
+
+def _say_notice(notice: str) -> None:
+    """Say the line of :func:`_config_file` on stderr (nothing for '' or with -q)."""
+    if notice:
+        say(notice, err=True)
 
 
 def _preflight(cfg: HHmLConfig, processes: int) -> None:
@@ -543,16 +590,89 @@ def _restart(run: RunDirectory, extra: list[str], processes: int) -> HHmLConfig:
     return cfg
 
 
-def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
-    """Validate every trial of a sweep, then run it (in ``nproc`` processes if > 1)."""
+def _sweep_file(
+    path: Path, config_dir: Path | None, extra: list[str], nproc: int, ctx: DistContext
+) -> None:
+    """``--sweep FILE``: the sweep of a file (:func:`_sweep`)."""
+    from hhml.ml.training.sweep import load_sweep
+
+    def load(more: list[str]) -> SweepSpec:
+        return load_sweep(path, [*extra, *more], config_dir=config_dir)
+
+    args = ["--sweep", str(path)]
+    if config_dir is not None:
+        args += ["--config-dir", str(config_dir)]
+    _sweep(load, [*args, *verbosity_flags(), *extra], f"hhml-train --sweep {path}", nproc, ctx)
+
+
+def _multirun_name(extra: list[str]) -> tuple[str, list[str]]:
+    """The directory name of a ``-m`` sweep (``training.run_name``, else a timestamp)
+    and the overrides without ``training.run_name``."""
+    import time
+
+    from hhml.config.overrides import parse_override
+
+    name = time.strftime("multirun-%Y%m%d-%H%M%S")
+    rest: list[str] = []
+    for text in extra:
+        item = parse_override(text)
+        if item.name == "training.run_name" and item.prefix != "~" and item.value:
+            name = item.value
+        else:
+            rest.append(text)
+    return name, rest
+
+
+def _multirun(
+    config_path: Path,
+    notice: str,
+    config_dir: Path | None,
+    extra: list[str],
+    nproc: int,
+    ctx: DistContext,
+) -> None:
+    """``-m/--multirun``: the Cartesian product of the OVERRIDES values (:func:`_sweep`)."""
+    from hhml.ml.training.sweep import multirun_sweep
+
+    try:
+        name, rest = _multirun_name(extra)
+    except HHmLError as exc:
+        _fail(str(exc))
+
+    def load(more: list[str]) -> SweepSpec:
+        return multirun_sweep(config_path, [*rest, *more], name=name, config_dir=config_dir)
+
+    args = ["-m", "--config", str(config_path)]
+    if config_dir is not None:
+        args += ["--config-dir", str(config_dir)]
+    args += [*verbosity_flags(), *rest, f"training.run_name={name}"]
+    hint = " ".join([_PROG, *(shlex.quote(a) for a in args)])
+    _sweep(load, args, hint, nproc, ctx, notice)
+
+
+def _sweep(
+    load: Callable[[list[str]], SweepSpec],
+    launch_args: list[str],
+    rerun: str,
+    nproc: int,
+    ctx: DistContext,
+    notice: str = "",
+) -> None:
+    """Validate every trial of a sweep, then run it (in ``nproc`` processes if > 1).
+
+    ``load(more)`` builds the sweep with the overrides ``more`` added to every trial;
+    ``launch_args`` are the arguments of this command for the ranks of ``--nproc``;
+    ``rerun`` is the command that continues the sweep (for messages); ``notice`` is
+    said once every trial is valid.
+    """
     import torch
 
     from hhml.ml.training.distributed import init_distributed, rank_device, shutdown_distributed
     from hhml.ml.training.launch import launch_local
-    from hhml.ml.training.sweep import format_summary, load_sweep, run_sweep, summarise_trials
+    from hhml.ml.training.sweep import format_summary, run_sweep, summarise_trials
 
     try:
-        spec = load_sweep(path, extra)
+        spec = load([])
         devices = {rank_device(t.cfg.training.device, ctx) for t in spec.trials}
         if not ctx.enabled:  # trials run one after another in each of nproc processes
             for trial in spec.trials:
@@ -562,19 +682,21 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
                     raise ConfigError(f"sweep trial {trial.name}: {exc}") from None
     except HHmLError as exc:
         _fail(str(exc))
+    _say_notice(notice)
     if not ctx.enabled and nproc > 1:
         say(f"sweep {spec.name}: {len(spec.trials)} trials on {nproc} ranks", err=True)
         try:
-            launch_local(
-                nproc, "hhml.cli.train", ["--sweep", str(path), *verbosity_flags(), *extra]
-            )
+            launch_local(nproc, "hhml.cli.train", launch_args)
         except HHmLError as exc:
             _fail(f"sweep failed: {exc}", getattr(exc, "exit_code", EXIT_ERROR))
         return
     if ctx.enabled:
         # Trials on CUDA run on this rank's GPU; the rows travel over gloo.
         if any(d.type == "cuda" for d in devices):
-            spec = load_sweep(path, [*extra, f"training.device=cuda:{ctx.local_rank}"])
+            try:
+                spec = load([f"training.device=cuda:{ctx.local_rank}"])
+            except HHmLError as exc:
+                _fail(str(exc))
         try:  # ranks wait for each other only at the end: allow long imbalances
             init_distributed(ctx, torch.device("cpu"), timeout_s=_SWEEP_TIMEOUT_S)
         except HHmLError as exc:
@@ -589,12 +711,9 @@ def _sweep(path: Path, extra: list[str], nproc: int, ctx: DistContext) -> None:
     try:
         rows = run_sweep(spec, ctx, announce)
     except HHmLError as exc:
-        _fail(f"sweep stopped: {exc}; run it again to resume", EXIT_ERROR)
+        _fail(f"sweep stopped: {exc}; run it again to resume: {rerun}", EXIT_ERROR)
     except KeyboardInterrupt:
-        _fail(
-            f"sweep interrupted; run it again to continue: hhml-train --sweep {path}",
-            EXIT_INTERRUPTED,
-        )
+        _fail(f"sweep interrupted; run it again to continue: {rerun}", EXIT_INTERRUPTED)
     finally:
         shutdown_distributed()
     if rows is not None:
@@ -639,6 +758,7 @@ def _launch_ranks(
     run_dir: Path | None,
     extra: list[str],
     dashboard: bool,
+    notice: str = "",
 ) -> None:
     """Validate what can be checked here, then start ``nproc`` ranks of this command."""
     from hhml.config.loader import load_config
@@ -677,6 +797,7 @@ def _launch_ranks(
             args += ["--run-dir", str(planned)]
     except HHmLError as exc:
         _fail(str(exc))
+    _say_notice(notice)
     say(f"starting {nproc} ranks (torch.distributed elastic launcher)", err=True)
     try:
         launch_local(nproc, "hhml.cli.train", [*args, *verbosity_flags(), *extra])

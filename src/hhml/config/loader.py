@@ -26,27 +26,49 @@ that section's keys directly (``nu: 64``, not ``lattice: {nu: 64}``); a file in
 any other group (e.g. ``experiment/``) holds whole sections and may have its own
 ``defaults:`` list.
 
-Overrides are ``section.key=value`` (the value is parsed as a YAML scalar:
-``1e-3``, ``true``, ``cylinder``) or ``group=name`` (replaces or adds that group's
-entry in the defaults list).
+Overrides follow the grammar of :mod:`hhml.config.overrides`: ``section.key=value``
+(the value is parsed as a YAML scalar: ``1e-3``, ``true``, ``cylinder``; ``[a,b]`` for
+a list key), ``group=name`` (replaces or adds that group's entry in the defaults list),
+the same with a ``+``/``++`` prefix, and ``~section.key`` / ``~group`` (reset a key to
+its schema default, drop a group). Group overrides change the defaults list before
+anything is merged; value overrides apply after the file's keys, in order.
+
+Values (in files and overrides) may hold interpolations ``${section.key}``, resolved
+after everything is merged: a value that is one interpolation takes the referenced
+key's value (converted to the target key's type as YAML would: a string key gets its
+text); an interpolation inside longer text is replaced by the referenced value's text,
+and the result is parsed as a YAML scalar for a non-string key. A cycle or a missing
+key is a :class:`~hhml.errors.ConfigError` naming the chain.
 
 Public names: ``load_config``, ``config_from_dict``, ``config_to_dict``,
 ``dump_config``, ``save_config``, ``find_config_root``, ``packaged_config_root``,
-``resolve_config``, ``available_experiments``.
+``resolve_config``, ``available_experiments``, ``default_config_dir``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import functools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hhml.config.overrides import (
+    LIST_KEYS,
+    Override,
+    Reference,
+    escape,
+    interpolation_parts,
+    list_items,
+    parse_override,
+    split_top_level,
+)
 from hhml.config.schema import HHmLConfig
 from hhml.config.specs import FieldSpec, field_specs, format_value, unknown_name_message
 from hhml.config.yaml_io import dump_yaml, parse_scalar, read_yaml_file
@@ -57,6 +79,7 @@ __all__ = [
     "available_experiments",
     "config_from_dict",
     "config_to_dict",
+    "default_config_dir",
     "dump_config",
     "find_config_root",
     "load_config",
@@ -69,22 +92,34 @@ _DEFAULTS_KEY = "defaults"
 #: The group of whole-config files that ``--config NAME`` selects by name.
 _EXPERIMENT_GROUP = "experiment"
 _YAML_SUFFIXES = (".yaml", ".yml")
-_OVERRIDE_FORMS = (
-    "expected 'section.key=value' (e.g. 'dynamics.damping=0.1') "
-    "or 'group=name' (e.g. 'lattice=small')"
+_MULTIRUN_HINT = "to run one training per comma-separated value, use hhml-train -m/--multirun"
+#: The config directory of :func:`default_config_dir` (None outside such a block).
+_DEFAULT_CONFIG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "hhml_default_config_dir", default=None
 )
 
 
 @dataclass
 class _Composition:
-    """Raw values merged so far, and where each one was set (for messages)."""
+    """Raw values merged so far, where each one was set, and hints for their messages."""
 
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)
 
-    def set(self, section: str, key: str, value: Any, where: str) -> None:
+    def set(self, section: str, key: str, value: Any, where: str, hint: str = "") -> None:
         self.values.setdefault(section, {})[key] = value
         self.where[f"{section}.{key}"] = where
+        if hint:
+            self.hints[f"{section}.{key}"] = hint
+        else:
+            self.hints.pop(f"{section}.{key}", None)
+
+    def reset(self, section: str, key: str) -> None:
+        """Forget the value of ``section.key``: it takes its schema default again."""
+        self.values.get(section, {}).pop(key, None)
+        self.where.pop(f"{section}.{key}", None)
+        self.hints.pop(f"{section}.{key}", None)
 
 
 @dataclass(frozen=True)
@@ -101,48 +136,89 @@ def _location(display: str, line: int | None) -> str:
 # ----------------------------------------------------------------------------- overrides
 
 
-@dataclass(frozen=True)
-class _ValueOverride:
-    section: str
-    key: str
-    text: str
-    override: str
-
-
-def _parse_overrides(
-    overrides: Sequence[str],
-) -> tuple[list[_GroupChoice], list[_ValueOverride]]:
+def _parse_overrides(overrides: Sequence[str]) -> tuple[list[Override], list[Override]]:
+    """Parse ``overrides``; the group ones and the value ones, each in the order given."""
     if isinstance(overrides, str):
         raise TypeError("overrides must be a sequence of strings, not a single string")
-    groups: list[_GroupChoice] = []
-    values: list[_ValueOverride] = []
-    for override in overrides:
-        if not isinstance(override, str):
-            raise ConfigError(f"override {override!r} is not a string; {_OVERRIDE_FORMS}")
-        name, sep, text = override.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ConfigError(f"malformed override {override!r}; {_OVERRIDE_FORMS}")
-        where = f"override {override!r}"
-        if "." in name:
-            section, _, key = name.partition(".")
-            values.append(_ValueOverride(section, key, text.strip(), override))
-        else:
-            choice = text.strip()
-            if not choice:
-                raise ConfigError(
-                    f"malformed override {override!r}: no option name after '='; "
-                    f"{_OVERRIDE_FORMS}"
-                )
-            groups.append(_GroupChoice(name, choice, where))
+    groups: list[Override] = []
+    values: list[Override] = []
+    for text in overrides:
+        item = parse_override(text)
+        if not item.is_group:
+            values.append(item)
+            continue
+        if item.value is not None and len(split_top_level(item.value, item.where)) > 1:
+            raise ConfigError(
+                f"{item.where}: {item.value!r} names several options, but config group "
+                f"{item.name!r} takes one; {_MULTIRUN_HINT}"
+            )
+        groups.append(item)
     return groups, values
 
 
-def _override_value(spec: FieldSpec | None, text: str) -> Any:
-    """Parse an override's value; string fields take the text verbatim unless quoted."""
-    if spec is not None and spec.kind is str and not text.startswith(("'", '"')):
+def _apply_group_overrides(
+    choices: list[_GroupChoice], overrides: Sequence[Override]
+) -> list[_GroupChoice]:
+    """The defaults list after the group overrides: select, add, or drop (``~``) groups."""
+    result = list(choices)
+    for item in overrides:
+        index = next((i for i, c in enumerate(result) if c.group == item.name), None)
+        if item.prefix == "~":
+            if index is None:
+                selected = ", ".join(f"{c.group}={c.name}" for c in result) or "(none)"
+                raise ConfigError(
+                    f"{item.where}: the defaults list selects no {item.name!r} group to drop; "
+                    f"it selects: {selected}"
+                )
+            if item.value is not None and result[index].name != item.value:
+                raise ConfigError(
+                    f"{item.where}: group {item.name!r} selects {result[index].name!r} "
+                    f"({result[index].where}), not {item.value!r}; '~group=option' drops the "
+                    "group only while that option is selected (write '~group' to drop it anyway)"
+                )
+            del result[index]
+            continue
+        assert item.value is not None  # parse_override: '=' is required without '~'
+        choice = _GroupChoice(item.name, item.value, item.where)
+        if index is None:
+            result.append(choice)
+        else:
+            result[index] = choice
+    return result
+
+
+def _override_value(spec: FieldSpec, path: str, item: Override) -> Any:
+    """The raw value of a value override (interpolations are resolved later).
+
+    A list ``[a,b]`` is a list of item texts (list keys only); a string key takes the
+    text verbatim unless it is quoted; text with ``${`` stays text until resolution;
+    anything else is parsed as a YAML scalar.
+    """
+    text = item.value if item.value is not None else ""
+    items = list_items(text, item.where)
+    if items is not None:
+        if path not in LIST_KEYS:
+            raise ConfigError(
+                f"{path} = {text} is a list, but {path} holds one value ({spec.allowed()}) "
+                f"(set in {item.where}); only list keys take [a,b,...]: "
+                f"{', '.join(sorted(LIST_KEYS))}; to run one training per value, use "
+                f"hhml-train -m {path}={text.strip()[1:-1]}"
+            )
+        return [parse_scalar(i) if i.startswith(("'", '"')) else i for i in items]
+    if spec.kind is str and not text.startswith(("'", '"')):
+        return text
+    if "${" in text:
         return text
     return parse_scalar(text)
+
+
+def _comma_hint(item: Override) -> str:
+    """The multirun hint for a value with a top-level comma (``a,b``), else ''."""
+    try:
+        several = item.value is not None and len(split_top_level(item.value, item.where)) > 1
+    except ConfigError:
+        return ""
+    return _MULTIRUN_HINT if several else ""
 
 
 # ----------------------------------------------------------------------------- groups
@@ -418,20 +494,6 @@ def _parse_defaults(
     return choices
 
 
-def _apply_group_overrides(
-    choices: list[_GroupChoice], overrides: list[_GroupChoice]
-) -> list[_GroupChoice]:
-    result = list(choices)
-    for override in overrides:
-        for index, choice in enumerate(result):
-            if choice.group == override.group:
-                result[index] = override
-                break
-        else:
-            result.append(override)
-    return result
-
-
 # ----------------------------------------------------------------------------- merging
 
 
@@ -549,33 +611,163 @@ def _unknown_key(section: str, key: str, where: str) -> ConfigError:
     return ConfigError(unknown_name_message("key", path, valid, where))
 
 
+@functools.cache
+def _schema_defaults() -> dict[str, Any]:
+    """``{"section.key": default}`` of every schema key."""
+    return {
+        f"{name}.{key}": value
+        for name, section_type in HHmLConfig.section_types().items()
+        for key, value in section_type().to_dict().items()
+    }
+
+
+def _text_of(value: Any) -> str:
+    """How a resolved value reads inside a string (``true``, ``0.1``, ``cpu``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class _Resolver:
+    """Checked values of a composition, with ``${section.key}`` interpolations resolved.
+
+    Values are resolved lazily, key by key, and memoised; ``chain`` is the keys whose
+    resolution led here (for cycle and missing-key messages).
+    """
+
+    def __init__(self, comp: _Composition, default_where: str) -> None:
+        self.comp = comp
+        self.default_where = default_where
+        self.specs = {
+            f"{name}.{key}": key_spec
+            for name, section_type in HHmLConfig.section_types().items()
+            for key, key_spec in field_specs(section_type).items()
+        }
+        self.done: dict[str, Any] = {}
+
+    def where(self, path: str) -> str:
+        return self.comp.where.get(path, self.default_where)
+
+    def raw(self, path: str) -> tuple[bool, Any]:
+        """``(True, raw value)`` if the composition sets ``path``, else ``(False, None)``."""
+        section, _, key = path.partition(".")
+        values = self.comp.values.get(section, {})
+        return (True, values[key]) if key in values else (False, None)
+
+    def value(self, path: str, chain: tuple[str, ...] = ()) -> Any:
+        """The checked value of ``path`` (a known key)."""
+        if path in self.done:
+            return self.done[path]
+        if path in chain:
+            cycle = (*chain[chain.index(path) :], path)
+            places = "; ".join(f"{p} set in {self.where(p)}" for p in cycle[:-1])
+            raise ConfigError(f"interpolation cycle: {' -> '.join(cycle)} ({places})")
+        is_set, raw = self.raw(path)
+        if not is_set:
+            result = _schema_defaults()[path]
+        else:
+            result = self.typed(path, raw, self.where(path), (*chain, path))
+        self.done[path] = result
+        return result
+
+    def typed(self, path: str, raw: Any, where: str, chain: tuple[str, ...]) -> Any:
+        """``raw`` (set in ``where``) interpolated and checked as the value of ``path``."""
+        key_spec = self.specs[path]
+        value = self.interpolate(path, raw, where, chain)
+        try:
+            return key_spec.check(value, path)
+        except ConfigError as exc:
+            shown = f" as {raw!r}" if isinstance(raw, str) and "${" in raw else ""
+            hint = self.comp.hints.get(path, "") if where == self.comp.where.get(path) else ""
+            raise ConfigError(
+                f"{exc} (set in {where}{shown}){'; ' + hint if hint else ''}"
+            ) from None
+
+    def interpolate(self, path: str, raw: Any, where: str, chain: tuple[str, ...]) -> Any:
+        key_spec = self.specs[path]
+        if isinstance(raw, list) and path in LIST_KEYS:
+            for index, item in enumerate(raw):
+                if not isinstance(item, str):
+                    raise ConfigError(
+                        f"item {index} of {path} = {format_value(raw)} is "
+                        f"{format_value(item)}, not a name (set in {where}); "
+                        f"expected {key_spec.allowed()}"
+                    )
+            raw = ",".join(raw)
+        elif isinstance(raw, list):
+            raise ConfigError(
+                f"{path} = {format_value(raw)} is a list, but {path} holds one value "
+                f"({key_spec.allowed()}) (set in {where}); only list keys take a list: "
+                f"{', '.join(sorted(LIST_KEYS))}"
+            )
+        if not (isinstance(raw, str) and "${" in raw):
+            return raw
+        parts = interpolation_parts(raw, f"{path}, set in {where}")
+        resolved = [
+            self.reference(p, path, where, chain) if isinstance(p, Reference) else p for p in parts
+        ]
+        if len(parts) == 1 and isinstance(parts[0], Reference):
+            value = resolved[0]
+            return _text_of(value) if key_spec.kind is str else value
+        text = "".join(_text_of(v) for v in resolved)
+        return text if key_spec.kind is str else parse_scalar(text)
+
+    def reference(self, ref: Reference, path: str, where: str, chain: tuple[str, ...]) -> Any:
+        if ref.path not in self.specs:
+            context = f"interpolation {ref} of {' -> '.join(chain)} (set in {where})"
+            section, _, key = ref.path.partition(".")
+            sections = HHmLConfig.section_types()
+            if section not in sections:
+                raise ConfigError(unknown_name_message("section", section, list(sections), context))
+            raise _unknown_key(section, key, context)
+        return self.value(ref.path, chain)
+
+
 def _build(comp: _Composition, default_where: str) -> HHmLConfig:
+    resolver = _Resolver(comp, default_where)
     sections: dict[str, Any] = {}
     for name, section_type in HHmLConfig.section_types().items():
         specs = field_specs(section_type)
         values: dict[str, Any] = {}
-        for key, value in comp.values.get(name, {}).items():
-            path = f"{name}.{key}"
-            where = comp.where.get(path, default_where)
-            key_spec = specs.get(key)
-            if key_spec is None:
-                raise _unknown_key(name, key, where)
-            try:
-                values[key] = key_spec.check(value, path)
-            except ConfigError as exc:
-                raise ConfigError(f"{exc} (set in {where})") from None
+        for key in comp.values.get(name, {}):
+            if key not in specs:
+                raise _unknown_key(name, key, comp.where.get(f"{name}.{key}", default_where))
+            values[key] = resolver.value(f"{name}.{key}")
         sections[name] = section_type(**values)
     return HHmLConfig(**sections)
 
 
-def _apply_value_overrides(comp: _Composition, overrides: list[_ValueOverride]) -> None:
+def _apply_value_overrides(
+    comp: _Composition, overrides: Sequence[Override], default_where: str
+) -> None:
+    """Apply value overrides in order: set, or reset (``~``) to the schema default."""
     sections = HHmLConfig.section_types()
     for item in overrides:
-        where = f"override {item.override!r}"
-        if item.section not in sections:
-            raise _unknown_section(item.section, where)
-        key_spec = field_specs(sections[item.section]).get(item.key)
-        comp.set(item.section, item.key, _override_value(key_spec, item.text), where)
+        section, _, key = item.name.partition(".")
+        if section not in sections:
+            raise _unknown_section(section, item.where)
+        key_spec = field_specs(sections[section]).get(key)
+        if key_spec is None:
+            raise _unknown_key(section, key, item.where)
+        path = f"{section}.{key}"
+        if item.prefix != "~":
+            raw = _override_value(key_spec, path, item)
+            comp.set(section, key, raw, item.where, _comma_hint(item))
+            continue
+        if item.value is not None:
+            resolver = _Resolver(comp, default_where)
+            current = resolver.value(path)
+            wanted = resolver.typed(
+                path, _override_value(key_spec, path, item), item.where, (path,)
+            )
+            if current != wanted:
+                raise ConfigError(
+                    f"{item.where}: {path} is {format_value(current)} (set in "
+                    f"{comp.where.get(path, 'the schema defaults')}), not "
+                    f"{format_value(wanted)}; '~key=value' resets the key only while it "
+                    "holds that value (write '~key' to reset it anyway)"
+                )
+        comp.reset(section, key)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -596,7 +788,9 @@ def load_config(
         A YAML config file, an experiment name (``"quickstart"``: see
         :func:`resolve_config`), or ``None`` for the schema defaults.
     overrides
-        ``section.key=value`` or ``group=name`` strings, applied last, in order.
+        Override strings (:mod:`hhml.config.overrides`: ``section.key=value``,
+        ``group=name``, ``+``/``++`` forms, ``~section.key``, ``~group``): group
+        overrides edit the defaults list, value overrides apply last, in order.
     config_root
         Directory holding the config groups. Defaults to the nearest ancestor of
         ``path`` named ``configs``; for a file outside any ``configs/`` directory, to
@@ -606,6 +800,8 @@ def load_config(
     config_dir
         A user config directory searched first, for group files and experiment names:
         its groups and options are added to (and win over) those of the roots above.
+        Default: the directory of an enclosing :func:`default_config_dir` block, else
+        none.
 
     Returns
     -------
@@ -619,6 +815,8 @@ def load_config(
         dotted key, the file (and line) or override, and what is valid.
     """
     group_overrides, value_overrides = _parse_overrides(overrides)
+    if config_dir is None:
+        config_dir = _DEFAULT_CONFIG_DIR.get()
     user_dir = _user_dir(config_dir) if config_dir is not None else None
     if path is not None and _is_bare_name(str(path)) and not _is_file(Path(path)):
         path = resolve_config(path, user_dir)
@@ -626,7 +824,7 @@ def load_config(
     roots = functools.cache(lambda: _group_roots(path, config_root, user_dir))
 
     if path is None:
-        _compose_groups(comp, roots, group_overrides, ())
+        _compose_groups(comp, roots, _apply_group_overrides([], group_overrides), ())
         default_where = "<defaults>"
     else:
         display = str(path)
@@ -636,8 +834,31 @@ def load_config(
         _compose_groups(comp, roots, choices, (Path(path).resolve(),))
         _merge_document(comp, document, display, lines)
         default_where = display
-    _apply_value_overrides(comp, value_overrides)
+    _apply_value_overrides(comp, value_overrides, default_where)
     return _build(comp, default_where)
+
+
+@contextlib.contextmanager
+def default_config_dir(config_dir: str | Path | None) -> Iterator[None]:
+    """Make ``config_dir`` the ``config_dir`` of :func:`load_config` calls that give none.
+
+    For code that composes configs through functions without a ``config_dir``
+    parameter (``hhml-optimize --config-dir`` around :func:`hhml.ml.training.optimize.
+    run_study`). ``None`` changes nothing. Nested blocks restore the outer directory.
+
+    Raises
+    ------
+    ConfigError
+        ``config_dir`` is not a directory (checked on entry).
+    """
+    if config_dir is None:
+        yield
+        return
+    token = _DEFAULT_CONFIG_DIR.set(_user_dir(config_dir))
+    try:
+        yield
+    finally:
+        _DEFAULT_CONFIG_DIR.reset(token)
 
 
 def config_to_dict(cfg: HHmLConfig) -> dict[str, dict[str, Any]]:
@@ -671,13 +892,20 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> HHmLCon
 def dump_config(cfg: HHmLConfig) -> str:
     """Return the resolved configuration as YAML (schema order; reloads to an equal config).
 
+    A string holding ``${`` is written with ``\\${``, so it reloads as text rather than as
+    an interpolation.
+
     Raises
     ------
     ConfigError
         ``cfg`` holds an invalid value (e.g. set after construction).
     """
     cfg.validate()
-    return dump_yaml(config_to_dict(cfg))
+    data = {
+        section: {k: escape(v) if isinstance(v, str) else v for k, v in values.items()}
+        for section, values in config_to_dict(cfg).items()
+    }
+    return dump_yaml(data)
 
 
 def save_config(cfg: HHmLConfig, path: str | Path) -> Path:

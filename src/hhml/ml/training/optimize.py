@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hhml.config.loader import config_to_dict, load_config
+from hhml.config.overrides import parse_override
 from hhml.config.schema import HHmLConfig
 from hhml.config.specs import FieldSpec, field_specs
 from hhml.config.yaml_io import load_yaml_text
@@ -648,7 +649,7 @@ def load_search_space(path: str | Path) -> SearchSpace:
         )
     parsed = {str(k): _parse_distribution(reader, str(k), v) for k, v in params.items()}
     for override in overrides:
-        name = override.partition("=")[0].strip()
+        name = _override_key(override)
         if name in parsed or name in _RESERVED:
             raise reader.error(
                 f"override {override!r} sets a key the study "
@@ -659,6 +660,11 @@ def load_search_space(path: str | Path) -> SearchSpace:
 
 
 # ----------------------------------------------------------------------------- configs
+
+
+def _override_key(override: str) -> str:
+    """The key an override names, without its ``+``/``++``/``~`` prefix."""
+    return parse_override(override).name
 
 
 def override_text(key: str, value: Any) -> str:
@@ -696,7 +702,7 @@ def check_against_config(
         breaks a rule between keys of the base config (naming the file and line).
     """
     for override in overrides:
-        name = override.partition("=")[0].strip()
+        name = _override_key(override)
         if name in space.params:
             raise ConfigError(
                 f"override {override!r} sets {name}, which {space.path} tunes; remove one"

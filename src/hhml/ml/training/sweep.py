@@ -3,13 +3,17 @@
 A sweep file (``configs/sweep/*.yaml``)::
 
     name: quickstart-seeds                        # directory under training.run_root
-    config: ../experiment/quickstart.yaml         # base config, relative to this file
+    config: ../experiment/quickstart.yaml         # base config, relative to this file,
+                                                  # or an experiment name (quickstart)
     overrides: [training.total_steps=2000]        # applied to every trial (optional)
     grid:                                         # cartesian product (optional)
       agent.algorithm: [td3, sac]
     seeds: [0, 1, 2]                              # every grid point runs every seed
 
-expands into ``len(product(grid)) * len(seeds)`` trials. Each trial is an
+expands into ``len(product(grid)) * len(seeds)`` trials. An experiment name and the
+group files of the trials are looked up in ``config_dir`` (``--config-dir``) first,
+then in the packaged configs. ``hhml-train -m key=a,b other=x,y`` builds the same kind
+of sweep from the command line (:func:`multirun_sweep`). Each trial is an
 ordinary run directory ``<run_root>/<name>/<trial>`` written by
 :class:`~hhml.ml.training.Trainer`; every trial config is composed and validated
 before the first one starts. Re-running a sweep skips completed trials and
@@ -22,8 +26,8 @@ With several ranks (``hhml-train --sweep F --nproc N``) trial ``i`` runs on rank
 mean, sample standard deviation and standard error of the final and best evaluation
 returns over the seeds.
 
-Public names: ``SweepSpec``, ``Trial``, ``load_sweep``, ``run_sweep``,
-``summarise_trials``, ``format_summary``.
+Public names: ``SweepSpec``, ``Trial``, ``load_sweep``, ``multirun_sweep``,
+``run_sweep``, ``summarise_trials``, ``format_summary``.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hhml.config.loader import dump_config, load_config
+from hhml.config.loader import dump_config, load_config, resolve_config
+from hhml.config.overrides import parse_override, sweep_items
 from hhml.config.schema import HHmLConfig
-from hhml.config.yaml_io import read_yaml_file
+from hhml.config.yaml_io import parse_scalar, read_yaml_file
 from hhml.errors import ConfigError
 from hhml.ml.training.distributed import SINGLE_PROCESS, DistContext, gather_objects
 from hhml.utils.atomic_io import atomic_write_text
@@ -49,6 +54,7 @@ __all__ = [
     "Trial",
     "format_summary",
     "load_sweep",
+    "multirun_sweep",
     "run_sweep",
     "summarise_trials",
 ]
@@ -56,6 +62,8 @@ __all__ = [
 _KEYS = ("name", "config", "overrides", "grid", "seeds")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Keys every trial sets itself.
+_SWEEP_SETS = ("training.seed", "training.run_name")
 
 
 @dataclass(frozen=True)
@@ -92,24 +100,30 @@ class SweepSpec:
 
     Attributes
     ----------
-    path : Path
-        The sweep file.
+    path : Path or None
+        The sweep file (None for a ``-m`` sweep of the command line).
     name : str
         Sweep name (directory under ``training.run_root``).
     root : Path
         ``<run_root>/<name>``: where the trial directories and the summary go.
     trials : list of Trial
         Every trial, in order.
+    source : str
+        What defined the sweep, for messages and the summary: ``sweep file <path>`` or
+        ``hhml-train -m <overrides>``.
     """
 
-    path: Path
+    path: Path | None
     name: str
     root: Path
     trials: list[Trial] = field(default_factory=list)
+    source: str = ""
 
 
-def _fail(path: Path, message: str) -> ConfigError:
-    return ConfigError(f"sweep file {path}: {message}")
+def _fail(path: Path | str, message: str) -> ConfigError:
+    """A ConfigError prefixed with the sweep's source (a file path, or a description)."""
+    source = f"sweep file {path}" if isinstance(path, Path) else path
+    return ConfigError(f"{source}: {message}")
 
 
 def _grid_points(path: Path, grid: Any) -> list[dict[str, Any]]:
@@ -143,7 +157,28 @@ def _trial_name(index: int, point: Mapping[str, Any], seed: int) -> str:
     return "_".join(parts)
 
 
-def load_sweep(path: str | Path, extra_overrides: Sequence[str] = ()) -> SweepSpec:
+def _base_config(file: Path, base: str, config_dir: str | Path | None) -> Path:
+    """The base config of a sweep file: a path relative to the file, or an experiment name."""
+    base_path = (file.parent / base).resolve()
+    if base_path.is_file():
+        return base_path
+    if base.endswith((".yaml", ".yml")) or "/" in base or "\\" in base:
+        raise _fail(file, f"'config' {base!r} does not exist (looked at {base_path})")
+    try:
+        return resolve_config(base, config_dir)
+    except ConfigError as exc:
+        raise _fail(
+            file,
+            f"'config' {base!r} is neither a file (looked at {base_path}) nor an experiment: {exc}",
+        ) from None
+
+
+def load_sweep(
+    path: str | Path,
+    extra_overrides: Sequence[str] = (),
+    *,
+    config_dir: str | Path | None = None,
+) -> SweepSpec:
     """Read a sweep file and compose and validate the config of every trial.
 
     Parameters
@@ -154,6 +189,9 @@ def load_sweep(path: str | Path, extra_overrides: Sequence[str] = ()) -> SweepSp
         Overrides applied to every trial after the file's own (from the command line);
         ``training.seed`` and ``training.run_name`` are set by the sweep and may not be
         overridden.
+    config_dir
+        A user config directory (``--config-dir``) searched first for an experiment name
+        in ``config:`` and for the trials' group files.
 
     Raises
     ------
@@ -175,10 +213,12 @@ def load_sweep(path: str | Path, extra_overrides: Sequence[str] = ()) -> SweepSp
         raise _fail(file, "'name' must be a directory name (letters, digits, '.', '_', '-')")
     base = data.get("config")
     if not isinstance(base, str):
-        raise _fail(file, "'config' must be the path of the base config (relative to the file)")
-    base_path = (file.parent / base).resolve()
-    if not base_path.is_file():
-        raise _fail(file, f"'config' {base!r} does not exist (looked at {base_path})")
+        raise _fail(
+            file,
+            "'config' must be the path of the base config (relative to the file) or the "
+            "name of an experiment (e.g. quickstart)",
+        )
+    base_path = _base_config(file, base, config_dir)
     overrides = data.get("overrides", [])
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise _fail(file, "'overrides' must be a list of 'section.key=value' strings")
@@ -191,31 +231,150 @@ def load_sweep(path: str | Path, extra_overrides: Sequence[str] = ()) -> SweepSp
     ):
         raise _fail(file, "'seeds' must be a non-empty list of distinct integers >= 0")
     for override in [*overrides, *extra_overrides]:
-        if override.split("=", 1)[0].strip() in ("training.seed", "training.run_name"):
+        if _sets_reserved(override):
             raise _fail(file, f"{override!r}: the sweep sets training.seed and run_name itself")
     points = _grid_points(file, data.get("grid"))
+
+    def trial_overrides(point: Mapping[str, Any]) -> list[str]:
+        grid = [f"{key}={_value_text(value)}" for key, value in point.items()]
+        return [*overrides, *grid, *extra_overrides]
+
+    return _expand(file, name, base_path, config_dir, points, seeds, trial_overrides)
+
+
+def _sets_reserved(override: str) -> bool:
+    """Whether ``override`` sets (or resets) a key the sweep sets itself."""
+    name = override.split("=", 1)[0].strip().lstrip("+~").strip()
+    return name in _SWEEP_SETS
+
+
+def _expand(
+    where: Path | str,
+    name: str,
+    base: Path | str | None,
+    config_dir: str | Path | None,
+    points: Sequence[Mapping[str, Any]],
+    seeds: Sequence[int],
+    trial_overrides: Callable[[Mapping[str, Any]], list[str]],
+) -> SweepSpec:
+    """Compose and validate every trial: each grid point times each seed, in order.
+
+    ``where`` is the sweep file (its path) or a description of a ``-m`` sweep; it
+    prefixes messages. ``trial_overrides(point)`` gives the overrides of a grid point;
+    the seed and run name follow them.
+    """
     trials: list[Trial] = []
     for point, seed in itertools.product(points, seeds):
         index = len(trials)
         trial_name = _trial_name(index, point, seed)
-        grid_overrides = [f"{key}={_value_text(value)}" for key, value in point.items()]
         all_overrides = (
-            *overrides,
-            *grid_overrides,
-            *extra_overrides,
+            *trial_overrides(point),
             f"training.seed={seed}",
             f"training.run_name={trial_name}",
         )
         try:
-            cfg = load_config(base_path, list(all_overrides))
+            cfg = load_config(base, list(all_overrides), config_dir=config_dir)
         except ConfigError as exc:
-            raise _fail(file, f"trial {trial_name}: {exc}") from exc
+            raise _fail(where, f"trial {trial_name}: {exc}") from exc
         trials.append(Trial(index, trial_name, dict(point), seed, all_overrides, cfg))
     run_roots = {t.cfg.training.run_root for t in trials}
     if len(run_roots) != 1:
-        raise _fail(file, f"all trials must share training.run_root, got {sorted(run_roots)}")
+        raise _fail(where, f"all trials must share training.run_root, got {sorted(run_roots)}")
     root = Path(run_roots.pop()) / name
-    return SweepSpec(path=file, name=name, root=root, trials=trials)
+    file = where if isinstance(where, Path) else None
+    source = f"sweep file {where}" if file is not None else str(where)
+    return SweepSpec(path=file, name=name, root=root, trials=trials, source=source)
+
+
+def _seed(text: str, where: str) -> int:
+    """A seed of ``training.seed=0,1,2`` as an integer >= 0."""
+    value = parse_scalar(text)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"seed {text!r} ({where}) must be an integer >= 0")
+    return value
+
+
+def multirun_sweep(
+    config: str | Path | None,
+    overrides: Sequence[str],
+    *,
+    name: str,
+    config_dir: str | Path | None = None,
+) -> SweepSpec:
+    """The sweep of ``hhml-train -m``: the Cartesian product of the comma-separated values.
+
+    An override whose value has commas outside brackets and quotes (``agent=td3,sac``,
+    ``agent.gamma=0.9,0.99``) is a grid axis, in the order given; the others apply to
+    every trial, in their place among the axes. ``training.seed=0,1,2`` gives the seeds
+    (every grid point runs every seed); without it every trial uses the ``training.seed``
+    of the base config with the fixed overrides.
+
+    Parameters
+    ----------
+    config
+        The base config file or experiment name (None: the schema defaults).
+    overrides
+        The command-line overrides, sweeps included.
+    name
+        The sweep's directory under ``training.run_root`` (``training.run_name`` may not
+        be given: the sweep names its trials).
+    config_dir
+        A user config directory searched first (``--config-dir``).
+
+    Raises
+    ------
+    ConfigError
+        A malformed override or sweep, a swept ``~key``, a key swept twice, repeated
+        seeds, or an invalid trial (naming the trial and the key).
+    """
+    where = f"hhml-train -m {' '.join(overrides)}"
+    if not _NAME.fullmatch(name):
+        raise _fail(
+            where,
+            f"sweep name {name!r} (training.run_name) must be a directory name "
+            "(letters, digits, '.', '_', '-')",
+        )
+    fixed: list[str] = []
+    axes: dict[str, list[str]] = {}
+    seeds: list[int] | None = None
+    for text in overrides:
+        item = parse_override(text)
+        if item.value is None:
+            fixed.append(text)
+            continue
+        values = sweep_items(item.value, item.where)
+        if item.name == "training.seed" and item.prefix != "~":
+            seeds = [_seed(v, item.where) for v in values]
+            if len(set(seeds)) != len(seeds):
+                raise _fail(where, f"{item.where}: the seeds must be distinct, got {seeds}")
+            continue
+        if item.name == "training.run_name":
+            raise _fail(
+                where, f"{item.where}: a -m sweep names its trials; its directory is {name!r}"
+            )
+        if len(values) == 1:
+            fixed.append(text)
+            continue
+        if item.prefix == "~":
+            raise _fail(where, f"{item.where}: '~' resets one key; it cannot be swept")
+        if item.name in axes:
+            raise _fail(where, f"{item.name} is swept twice; give all its values in one override")
+        axes[item.name] = values
+        fixed.append("")  # the axis value takes this place among the overrides
+    if seeds is None:
+        try:
+            base = load_config(config, [o for o in fixed if o], config_dir=config_dir)
+        except ConfigError as exc:
+            raise _fail(where, str(exc)) from exc
+        seeds = [base.training.seed]
+    keys = list(axes)
+    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+    def trial_overrides(point: Mapping[str, Any]) -> list[str]:
+        values = iter(f"{key}={point[key]}" for key in keys)
+        return [o if o else next(values) for o in fixed]  # each axis in its own place
+
+    return _expand(where, name, config, config_dir, points, seeds, trial_overrides)
 
 
 def _row(trial: Trial, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,7 +482,13 @@ def run_sweep(
         return None
     all_rows = sorted((row for part in gathered for row in part), key=lambda r: r["index"])
     groups = summarise_trials(all_rows)
-    document = {"sweep": spec.name, "file": str(spec.path), "trials": all_rows, "groups": groups}
+    document = {
+        "sweep": spec.name,
+        "file": str(spec.path) if spec.path is not None else None,
+        "source": spec.source,
+        "trials": all_rows,
+        "groups": groups,
+    }
     spec.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(spec.root / "sweep_summary.json", json.dumps(document, indent=2) + "\n")
     atomic_write_text(spec.root / "sweep_summary.md", format_summary(spec.name, all_rows, groups))
