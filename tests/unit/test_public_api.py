@@ -75,3 +75,12 @@ def test_a_vortex_set_repr_is_a_summary() -> None:
     text = repr(vortices)
     assert text.startswith(f"VortexSet({len(vortices)} vortices: ")
     assert "tensor(" not in text and len(text) < 120
+
+
+def test_a_simulator_repr_is_a_summary() -> None:
+    sim = Simulator(MobiusStrip(24, 8), hhml.FieldParams(), dt=0.05, seed=0)
+    sim.step(5)
+    assert repr(sim) == (
+        "Simulator(MobiusStrip 24×8 mobius, batch=None, integrator='rk4', dt=0.05, t=0.25, "
+        "steps=5, params=shared, device=cpu, dtype=torch.complex64)"
+    )

@@ -187,6 +187,20 @@ class Simulator:
         self._after_build()
         self.psi = self._initial_state(initial, initial_amplitude)
 
+    def __repr__(self) -> str:
+        shape = "×".join(str(n) for n in self.lattice.field_shape)
+        params = (
+            "tensors"
+            if self.equation.tensors is not None
+            else ("shared" if isinstance(self.params, FieldParams) else "per element")
+        )
+        return (
+            f"Simulator({type(self.lattice).__name__} {shape} {self.chart.topology}, "
+            f"batch={self.batch}, integrator={self.integrator.name!r}, dt={self.dt:g}, "
+            f"t={self.t:g}, steps={self.step_count}, params={params}, device={self.device}, "
+            f"dtype={self.dtype})"
+        )
+
     # ------------------------------------------------------------- parameters
     @property
     def compiled(self) -> bool | None:
