@@ -377,6 +377,12 @@ def _config_differences(a: HHmLConfig | Mapping[str, Any], b: HHmLConfig) -> lis
     return diffs
 
 
+#: With several ranks, the iterations between the collective that lets all ranks agree on
+#: a Ctrl-C / SIGTERM (each one synchronises the host): a stop waits at most this many
+#: iterations (about a second at 128 envs per rank on a CPU).
+STOP_CHECK_ITERATIONS = 32
+
+
 class _StopRequest:
     """Turns the first SIGINT/SIGTERM into a flag the loop checks; a second one aborts."""
 
@@ -1077,6 +1083,7 @@ class Trainer:
                     self.state.baseline = baseline
                     self._emit(writers, self._eval_record(baseline, extras, "baseline"))
                 per_step = self.tensor_env.num_envs * self.dist.world_size
+                iterations = 0
                 while self.state.step < cfg.total_steps and not stopping:
                     before = self.state.step
                     snap = main and _crossed(before, before + per_step, cfg.snapshot_every)
@@ -1092,8 +1099,13 @@ class Trainer:
                     if _crossed(before, after, cfg.checkpoint_every):
                         self._write_checkpoint()
                         self._write_summary("running")
-                    # A Ctrl-C reaches the ranks at different steps: all stop together.
-                    stopping = any_rank(stop.requested, self.dist, self.device)
+                    # A Ctrl-C reaches the ranks at different steps: all stop together, at
+                    # the same iteration. With several ranks that takes a collective (a
+                    # host synchronisation), so they agree every STOP_CHECK_ITERATIONS
+                    # iterations only; a single process checks its flag every step.
+                    iterations += 1
+                    if not self.dist.enabled or iterations % STOP_CHECK_ITERATIONS == 0:
+                        stopping = any_rank(stop.requested, self.dist, self.device)
                 status = "interrupted" if stopping else "completed"
                 if (
                     main
