@@ -5,11 +5,13 @@ S(ℓ) = (c/3) ln[(L/π) sin(πℓ/L)] + c′; the exact-diagonalisation entropi
 chain are overlaid as a cross-check. Writes ``entanglement_profile.png`` to ``--out``.
 
     python examples/science/entanglement_profile.py --out results/science [--quick]
+    python examples/science/entanglement_profile.py --out results/science sites=1024
+
+``--help`` lists the ``key=value`` overrides.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -17,19 +19,27 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import Param, as_int, build_parser, parse_parameters, run
 
 from hhml.core.tensor_networks import exact, free_fermions
 from hhml.core.tensor_networks.central_charge import chord_log, fit_central_charge
 from hhml.core.tensor_networks.entanglement import block_entropy_profile
 
+#: Parameters (``key=value``): plain-run default, ``--quick`` value.
+PARAMS = (
+    Param("sites", 512, "sites L of the periodic chains (Peschel entropies)", 128, 2),
+    Param("ed_sites", 14, "sites of the exact-diagonalisation cross-check", 10, 2),
+)
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/science"))
-    parser.add_argument("--quick", action="store_true", help="small chains (seconds)")
-    args = parser.parse_args()
-    L = 128 if args.quick else 512
-    L_ed = 10 if args.quick else 14
+
+def main(argv: list[str] | None = None) -> int:
+    """Compute and fit both profiles; write ``entanglement_profile.png`` into ``--out``."""
+    parser = build_parser(
+        __doc__.splitlines()[0], PARAMS, Path("results/science"), "small chains (seconds)"
+    )
+    args, values = parse_parameters(parser, PARAMS, argv)
+    L = as_int(values, "sites")
+    L_ed = as_int(values, "ed_sites")
     ells = np.arange(1, L)
     profiles = {
         "Ising (g = 1)": (
@@ -70,7 +80,8 @@ def main() -> None:
     path = args.out / "entanglement_profile.png"
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -9,11 +9,13 @@ Integrates the relational-clock condensate equations of four spin modes with m_j
 Example::
 
     python examples/science/gft_condensate.py --out results/gft --quick
+    python examples/science/gft_condensate.py --out results/gft newton_g=0.5 points=4001
+
+``--newton-g G`` and ``newton_g=G`` are the same setting; ``--help`` lists the keys.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from _common import Param, as_float, as_int, build_parser, parse_parameters, run
 
 from hhml.core.gft.condensate import (
     SpinMode,
@@ -33,15 +36,21 @@ from hhml.core.gft.condensate import (
 )
 from hhml.errors import HHmLError
 
+#: Parameters (``key=value``): plain-run default, ``--quick`` value.
+PARAMS = (
+    Param("newton_g", 1.0, "Newton's constant G (Planck units)"),
+    Param("points", 1001, "points of the φ grid", quick=201, minimum=2),
+)
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results/gft"))
-    parser.add_argument("--quick", action="store_true", help="coarser φ grid")
-    parser.add_argument("--newton-g", type=float, default=1.0, help="G (Planck units)")
-    args = parser.parse_args(argv)
+    """Integrate the condensate; write the bounce and Friedmann-limit figures."""
+    parser = build_parser(__doc__.split("\n\n")[0], PARAMS, Path("results/gft"), "coarser φ grid")
+    parser.add_argument("--newton-g", type=float, default=None, help="G (Planck units)")
+    args, values = parse_parameters(parser, PARAMS, argv)
+    newton_g = as_float(values, "newton_g")
     try:
-        m = math.sqrt(classical_mass_squared(args.newton_g))
+        m = math.sqrt(classical_mass_squared(newton_g))
         modes = [
             SpinMode(m, 1.0, 0.3, 0.5, 0.0, 0.5**1.5),
             mode_from_initial_data(m, -2.0, 0.0, 0.2, 1.0),
@@ -49,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             mode_from_initial_data(m, 0.5, -1.2, 0.1, 2.0**1.5),
         ]
         span = 6.0 / m
-        sol = integrate_radial(modes, (-span, span), 201 if args.quick else 1001)
-        ratio = friedmann_ratio(sol, args.newton_g)
+        sol = integrate_radial(modes, (-span, span), as_int(values, "points"))
+        ratio = friedmann_ratio(sol, newton_g)
     except HHmLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -82,4 +91,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

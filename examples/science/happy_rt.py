@@ -8,11 +8,13 @@ to the logical |0̄>.
 Usage::
 
     python examples/science/happy_rt.py --out figures/ [--quick] [--layers 2]
+    python examples/science/happy_rt.py --out figures/ layers=3
+
+``--layers N`` and ``layers=N`` are the same setting; either wins over ``--quick``.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -20,15 +22,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import Param, as_int, build_parser, parse_parameters, run
+from matplotlib.axes import Axes
+from matplotlib.patches import Circle
 
 from hhml.core.tensor_networks.happy import HaPPYTiling, pentagon_tiling
 from hhml.core.tensor_networks.mincut import MinCutEntropy, interval_profile
 from hhml.core.tensor_networks.stabilizer import happy_state
 
 
-def draw_tiling(tiling: HaPPYTiling, ax: plt.Axes) -> None:
+def draw_tiling(tiling: HaPPYTiling, ax: Axes) -> None:
     """Pentagons (outlines), bonds between centres, and dangling legs, in the Poincaré disk."""
-    ax.add_patch(plt.Circle((0, 0), 1, fill=False, color="0.6", lw=0.8))
+    ax.add_patch(Circle((0, 0), 1, fill=False, color="0.6", lw=0.8))
     for face in tiling.faces:
         z = tiling.vertices[[*list(face), face[0]]]
         ax.plot(z.real, z.imag, color="0.75", lw=0.6)
@@ -47,14 +52,16 @@ def draw_tiling(tiling: HaPPYTiling, ax: plt.Axes) -> None:
     )
 
 
-def main() -> None:
+#: Parameters (``key=value``): plain-run default, ``--quick`` value.
+PARAMS = (Param("layers", 2, "vertex layers of the tiling", quick=1, minimum=1),)
+
+
+def main(argv: list[str] | None = None) -> int:
     """Parse arguments, compute the profiles and write ``happy_rt.png``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="output directory")
-    parser.add_argument("--layers", type=int, default=2, help="vertex layers of the tiling")
-    parser.add_argument("--quick", action="store_true", help="one layer (fast)")
-    args = parser.parse_args()
-    layers = 1 if args.quick else args.layers
+    parser = build_parser(__doc__.splitlines()[0], PARAMS, Path("."), "one layer (fast)")
+    parser.add_argument("--layers", type=int, default=None, help="vertex layers of the tiling")
+    args, values = parse_parameters(parser, PARAMS, argv)
+    layers = as_int(values, "layers")
     tiling = pentagon_tiling(layers)
     n = tiling.n_boundary
 
@@ -81,7 +88,8 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

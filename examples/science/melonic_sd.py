@@ -8,11 +8,13 @@ singularity G_c − G ∝ (z_c − z)^{1/2} on log–log axes.
 Example::
 
     python examples/science/melonic_sd.py --out results/gft --quick
+    python examples/science/melonic_sd.py --out results/gft points=500 series_terms=800
+
+``--help`` lists the ``key=value`` overrides.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import Param, as_int, build_parser, parse_parameters, run
 
 from hhml.core.gft.colored_tensors import (
     critical_coupling,
@@ -31,14 +34,20 @@ from hhml.core.gft.colored_tensors import (
 )
 from hhml.errors import HHmLError
 
+#: Parameters (``key=value``): plain-run default, ``--quick`` value.
+PARAMS = (
+    Param("points", 200, "points of each G(z) curve", quick=40, minimum=2),
+    Param("series_terms", 400, "terms of the Fuss–Catalan series", minimum=1),
+)
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results/gft"))
-    parser.add_argument("--quick", action="store_true", help="fewer points")
-    args = parser.parse_args(argv)
+    """Solve the melonic equation for D = 2, 3, 4; write ``melonic_sd.png``."""
+    parser = build_parser(__doc__.split("\n\n")[0], PARAMS, Path("results/gft"), "fewer points")
+    args, values = parse_parameters(parser, PARAMS, argv)
     dims = (2, 3, 4)
-    n = 40 if args.quick else 200
+    n = as_int(values, "points")
+    terms = as_int(values, "series_terms")
     args.out.mkdir(parents=True, exist_ok=True)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     try:
@@ -47,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             z = np.linspace(-0.5 * zc, zc, n)
             g = np.array([melonic_two_point(float(x), D) for x in z])
             zs = z[:: max(1, n // 10)]
-            gs = [melonic_two_point_series(float(x), D, 400) for x in zs[zs < 0.95 * zc]]
+            gs = [melonic_two_point_series(float(x), D, terms) for x in zs[zs < 0.95 * zc]]
             (line,) = ax.plot(z, g, label=f"D={D}")
             ax.plot(zs[zs < 0.95 * zc], gs, "o", color=line.get_color(), ms=4)
             ax.plot([zc], [gc], "*", color=line.get_color(), ms=12)
@@ -79,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -1,21 +1,22 @@
 """Scale-invariant ternary MERA for the critical Ising chain: energy and scaling dimensions.
 
-Optimises a χ = 4 MERA with the Evenbly–Vidal algorithm and plots the energy error per
-site against the sweep number, and the scaling dimensions of the scale-invariant layer
-against the Ising CFT values 0, 1/8, 1, 9/8, 2.
+Optimises a χ = 4 MERA (``chi=…`` to change) with the Evenbly–Vidal algorithm and plots
+the energy error per site against the sweep number, and the scaling dimensions of the
+scale-invariant layer against the Ising CFT values 0, 1/8, 1, 9/8, 2.
 
-Usage: ``python examples/science/mera_ising.py --out DIR [--quick]``
+Usage: ``python examples/science/mera_ising.py --out DIR [--quick] [key=value ...]``, e.g.
+``sweeps=1000 chi=6`` (``--help`` lists the keys).
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from _common import Param, as_int, build_parser, parse_parameters, run
 
 from hhml.core.tensor_networks.mera import (
     EXACT_ENERGY_PER_SITE,
@@ -23,16 +24,27 @@ from hhml.core.tensor_networks.mera import (
     optimize_ising_mera,
 )
 
+#: Parameters (``key=value``): plain-run default, ``--quick`` value.
+PARAMS = (
+    Param("chi", 4, "bond dimension above the first layer", minimum=2),
+    Param("sweeps", 3000, "optimisation sweeps", quick=600, minimum=1),
+    Param("transitional_layers", 2, "layers below the scale-invariant one", minimum=1),
+)
 
-def main() -> None:
+
+def main(argv: list[str] | None = None) -> int:
     """Run the optimisation and write ``mera_ising.png`` into ``--out``."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("."))
-    parser.add_argument("--quick", action="store_true", help="fewer sweeps (about 15 s)")
-    args = parser.parse_args()
+    parser = build_parser(__doc__.split("\n\n")[0], PARAMS, Path("."), "fewer sweeps (about 15 s)")
+    args, values = parse_parameters(parser, PARAMS, argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    chi = as_int(values, "chi")
 
-    res = optimize_ising_mera(chi=4, sweeps=600 if args.quick else 3000, seed=0)
+    res = optimize_ising_mera(
+        chi=chi,
+        sweeps=as_int(values, "sweeps"),
+        transitional_layers=as_int(values, "transitional_layers"),
+        seed=0,
+    )
     errors = [abs(e - EXACT_ENERGY_PER_SITE) / abs(EXACT_ENERGY_PER_SITE) for e in res.energies]
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -40,7 +52,7 @@ def main() -> None:
     ax1.axhline(5e-3, color="grey", ls="--", label="0.5 %")
     ax1.set_xlabel("sweep")
     ax1.set_ylabel("relative energy error")
-    ax1.set_title(f"χ=4 MERA, final E/N = {res.energy:.6f} (exact −4/π)")
+    ax1.set_title(f"χ={chi} MERA, final E/N = {res.energy:.6f} (exact −4/π)")
     ax1.legend()
     dims = res.scaling_dimensions[:6]
     ax2.plot(range(len(dims)), dims, "o", label="MERA (one-site superoperator)")
@@ -54,7 +66,8 @@ def main() -> None:
     fig.savefig(args.out / "mera_ising.png", dpi=120)
     print(f"energy per site {res.energy:.8f}, relative error {res.relative_error:.2e}")
     print("scaling dimensions", [round(d, 4) for d in dims])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
