@@ -8,7 +8,12 @@ import pytest
 from hhml.core.tensor_networks import exact, free_fermions
 from hhml.core.tensor_networks.central_charge import chord_log, fit_central_charge
 from hhml.core.tensor_networks.entanglement import block_entropy_profile
-from hhml.core.tensor_networks.holography import boundary_entanglement, field_correlation_matrix
+from hhml.core.tensor_networks.holography import (
+    boundary_entanglement,
+    field_correlation_matrix,
+    mode_occupations,
+    occupation_jumps,
+)
 from hhml.errors import ConfigError
 
 
@@ -90,3 +95,21 @@ def test_boundary_entanglement_kinds() -> None:
     assert prof.as_dict()["kind"] == "state"
     with pytest.raises(ConfigError, match="kind"):
         boundary_entanglement(field, "bulk")  # type: ignore[arg-type]
+
+
+def test_fermi_sea_central_charge_is_half_its_jumps() -> None:
+    """Widom: a Slater determinant with m contiguous bands of momenta (2m Fermi points) has
+    S(ℓ) ≈ (m/3) ln ℓ. One band: c = 1.0003 (error 3.2e-4, tolerance 3e-3); two bands:
+    c = 2.0056 (error 5.6e-3, tolerance 0.05), N = 128."""
+    rng = np.random.default_rng(0)
+    n = 128
+    k = np.arange(n)
+    one = np.where(k < n // 2, 1.0, 0.01)
+    two = np.where((k < n // 4) | ((k >= n // 2) & (k < 3 * n // 4)), 1.0, 0.01)
+    for amp, jumps, tol in ((one, 2, 3e-3), (two, 4, 0.05)):
+        field = np.fft.ifft(amp * np.exp(2j * np.pi * rng.random(n)))
+        assert occupation_jumps(field) == jumps
+        prof = boundary_entanglement(field, "field", occupation="fermi_sea")
+        assert prof.fit is not None and abs(prof.fit.central_charge - jumps / 2) < tol
+        occ = mode_occupations(field, "fermi_sea")
+        assert occ.sum() == n // 2 and set(np.unique(occ)) == {0.0, 1.0}

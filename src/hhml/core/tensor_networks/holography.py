@@ -33,7 +33,7 @@ Accepted boundary data (:func:`boundary_entanglement`):
     and overall normalisation drop out; only the shape of its spectrum matters.
 
 Public names: :class:`EntanglementProfile`, :func:`boundary_entanglement`,
-:func:`field_correlation_matrix`.
+:func:`field_correlation_matrix`, :func:`mode_occupations`, :func:`occupation_jumps`.
 """
 
 from __future__ import annotations
@@ -95,6 +95,41 @@ class EntanglementProfile:
         }
 
 
+def mode_occupations(
+    samples: NDArray[np.generic], occupation: Occupation = "spectral"
+) -> NDArray[np.float64]:
+    """The mode occupations ``n_k`` ``[N]`` (in FFT order) that
+    :func:`field_correlation_matrix` builds from ring samples ``[N]`` or ``[T, N]``."""
+    psi = np.atleast_2d(np.asarray(samples))
+    if psi.ndim != 2 or psi.shape[1] < 4:
+        raise ConfigError(f"ring samples have shape {np.shape(samples)}; expected [N] or [T, N]")
+    if not np.all(np.isfinite(psi)):
+        raise ConfigError("ring samples contain NaN or Inf")
+    n = psi.shape[1]
+    power = np.mean(np.abs(np.fft.fft(psi, axis=1)) ** 2, axis=0) / n
+    if power.max() <= 0.0:
+        raise ConfigError("ring samples are identically zero; the profile is undefined")
+    if occupation == "spectral":
+        occ = power / power.max()
+    elif occupation == "fermi_sea":
+        occ = np.zeros(n)
+        occ[np.argsort(-power, kind="stable")[: n // 2]] = 1.0
+    else:
+        raise ConfigError(f"occupation={occupation!r}; valid: spectral, fermi_sea")
+    return np.asarray(occ, dtype=np.float64)
+
+
+def occupation_jumps(samples: NDArray[np.generic]) -> int:
+    """Jumps of the ``"fermi_sea"`` occupations around the momentum circle (Fermi points).
+
+    For a Slater determinant of ``m`` contiguous bands of momenta (``2m`` jumps) the block
+    entropy grows as ``(m/3) ln ℓ``: the central charge a Calabrese–Cardy fit finds is
+    ``c = (#jumps)/2`` (Widom's formula), 1 only when the strong modes form one band.
+    """
+    occ = mode_occupations(samples, "fermi_sea")
+    return int(np.count_nonzero(occ != np.roll(occ, 1)))
+
+
 def field_correlation_matrix(
     samples: NDArray[np.generic], occupation: Occupation = "spectral"
 ) -> NDArray[np.complex128]:
@@ -112,22 +147,8 @@ def field_correlation_matrix(
     ndarray, shape ``[N, N]``
         Hermitian circulant matrix with eigenvalues ``n_k ∈ [0, 1]``.
     """
-    psi = np.atleast_2d(np.asarray(samples))
-    if psi.ndim != 2 or psi.shape[1] < 4:
-        raise ConfigError(f"ring samples have shape {np.shape(samples)}; expected [N] or [T, N]")
-    if not np.all(np.isfinite(psi)):
-        raise ConfigError("ring samples contain NaN or Inf")
-    n = psi.shape[1]
-    power = np.mean(np.abs(np.fft.fft(psi, axis=1)) ** 2, axis=0) / n
-    if power.max() <= 0.0:
-        raise ConfigError("ring samples are identically zero; the profile is undefined")
-    if occupation == "spectral":
-        occ = power / power.max()
-    elif occupation == "fermi_sea":
-        occ = np.zeros(n)
-        occ[np.argsort(-power, kind="stable")[: n // 2]] = 1.0
-    else:
-        raise ConfigError(f"occupation={occupation!r}; valid: spectral, fermi_sea")
+    occ = mode_occupations(samples, occupation)
+    n = occ.shape[0]
     # C_ij = (1/N) Σ_k n_k e^{ik(i−j)}: the first column is the inverse FFT of n_k.
     col = np.fft.ifft(occ)
     idx = (np.arange(n)[:, None] - np.arange(n)[None, :]) % n
