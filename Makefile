@@ -18,7 +18,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 LINT_PATHS := $(wildcard src tests examples benchmarks docs)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run simulate test test-all lint lint-docker docs docs-serve format typecheck validate bench bench-env bench-rl bench-dist clean distclean
+.PHONY: help install run simulate test test-all lint lint-docker docs docs-serve format typecheck validate bench bench-env bench-rl bench-dist wheel-check test-postgres clean distclean
 
 help: ## List the targets
 	@echo "HHmL make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC)):"
@@ -102,6 +102,12 @@ bench-rl: install ## TD3 on Pendulum-v1, 20 000 steps (~4 min); all runs: benchm
 
 bench-dist: install ## Steps/s of the quickstart with 1 and 2 ranks (benchmarks/bench_distributed.py)
 	$(VPY) benchmarks/bench_distributed.py --nproc 1 2
+
+wheel-check: install ## Build the wheel, install it in a fresh venv, run the CLIs in an empty dir
+	PYTHON="$(PYTHON)" VENV="$(VENV)" TORCH_SPEC="$(TORCH_SPEC)" bash .ci/wheel_smoke.sh
+
+test-postgres: install ## Two hhml-optimize workers on one study of a throwaway PostgreSQL server
+	VENV="$(VENV)" bash .ci/postgres_test.sh
 
 clean: ## Remove build artefacts, caches and results/ (keeps the venv)
 	rm -rf build dist site htmlcov .coverage results

@@ -279,17 +279,14 @@ def test_training_quiet_prints_only_the_summary(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flags", "terminal", "shown"),
-    [
-        ([], False, False),
-        ([], True, True),
-        (["--no-progress"], True, False),
-        (["-q"], True, False),
-    ],
+    ("flags", "shown"),
+    [([], True), (["--no-progress"], False), (["-q"], False)],
 )
-def test_analyze_shows_its_bar_only_on_a_terminal(
-    flags: list[str], terminal: bool, shown: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_analyze_progress_follows_no_progress_and_quiet(
+    flags: list[str], shown: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Whether hhml-analyze reports progress at all; bar on a terminal vs plain lines in
+    a pipe is build_report's choice (tests/unit/test_wheel_smoke.py)."""
     import hhml.analysis.report as report
 
     seen: dict[str, Any] = {}
@@ -300,7 +297,6 @@ def test_analyze_shows_its_bar_only_on_a_terminal(
 
     monkeypatch.setattr(report, "build_report", fake_build)
     monkeypatch.setattr(report, "write_report", lambda doc, out, fmts: [out / "report.md"])
-    monkeypatch.setattr(analyze, "stderr_is_terminal", lambda: terminal)
     result = invoke("hhml-analyze", *flags, str(tmp_path), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert seen["progress"] is shown

@@ -93,12 +93,13 @@ def test_fused_rk4_step_matches_eager_rk4(
         **extra,  # type: ignore[arg-type]
     )
     sim = Simulator(lat, params, batch=batch, dt=0.01, compiled=False, seed=3)
-    assert (sim.equation.potential is not None) == forcing and (sim.equation.source is not None) == forcing
+    eq = sim.equation
+    assert (eq.potential is not None) == forcing and (eq.source is not None) == forcing
     psi, t, dt = sim.psi.clone(), 0.37, 0.01
     ref = sim.integrator.step(psi, t, dt)  # eager torch RK4 (compiled=False)
     c = sim.equation.coefficients
     out = cpp_flat_rk4_step(
-        psi, t, dt, lat, c.growth, c.diffusion, c.cubic, sim.equation.potential, sim.equation.source, c.frequency
+        psi, t, dt, lat, c.growth, c.diffusion, c.cubic, eq.potential, eq.source, c.frequency
     )
     if out is None:
         pytest.fail(f"C++ kernel unavailable on this machine: {CPP_STATUS.reason}")

@@ -247,8 +247,9 @@ def _simulator_arguments(sim: Simulator) -> dict[str, Any]:
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 def test_reference_and_kernel_equal_simulator_rk4_step(dtype: torch.dtype) -> None:
     sim = _ensemble_simulator(dtype)
-    assert sim.equation.coefficients.use_filter and sim.equation.coefficients.use_sources and sim.equation.coefficients.use_pinning
-    assert sim.equation.coefficients.use_coupling and sim.equation.source is not None and sim.equation.potential is not None
+    c = sim.equation.coefficients
+    assert c.use_filter and c.use_sources and c.use_pinning and c.use_coupling
+    assert sim.equation.source is not None and sim.equation.potential is not None
     psi = sim.psi + 0.3 * torch.randn(
         sim.psi.shape, dtype=dtype, generator=torch.Generator().manual_seed(2)
     )

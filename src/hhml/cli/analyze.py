@@ -18,7 +18,6 @@ from hhml.cli.common import (
     exit_codes_epilog,
     fail,
     show_progress,
-    stderr_is_terminal,
 )
 from hhml.errors import HHmLError
 
@@ -37,8 +36,9 @@ randomness on the same strip), field correlations and spectra, and parameter–o
 correlations with autocorrelation-aware p-values. Inputs are only read: the run
 directory is never modified, and checkpoints written on CUDA load on the CPU.
 
-A progress bar over the report sections is shown on a terminal only (never in a
-log file or pipe); --no-progress or -q turn it off.
+Progress over the report sections is a bar on a terminal and, in a log file or pipe, a
+line every 30 s and one at the end (no carriage returns); --no-progress or -q turn it
+off.
 
 \b
 Examples:
@@ -95,10 +95,11 @@ def main(
     from hhml.analysis.report import build_report, write_report
 
     out = out_dir if out_dir is not None else Path("results") / "analysis" / source.name
-    # build_report's bar is tqdm, which writes carriage returns: on a terminal only.
-    progress = show_progress() and stderr_is_terminal()
+    # As hhml-train: build_report shows a bar only if stderr is a terminal, else plain lines.
     try:
-        doc = build_report(source, out, compare=compare, dark_matter=dark_matter, progress=progress)
+        doc = build_report(
+            source, out, compare=compare, dark_matter=dark_matter, progress=show_progress()
+        )
         written = write_report(doc, out, [fmt])
     except HHmLError as exc:
         _fail(str(exc))

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
 import threading
 import warnings
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import numpy as np
-import torch
 
 from hhml.errors import CheckpointError, ConfigError, NumericalInstabilityError
 
@@ -200,12 +200,15 @@ def atomic_torch_save(obj: object, path: str | os.PathLike[str]) -> Path:
     ConfigError
         ``path`` exists and is not a regular file (or a link to one); nothing is written.
     """
+    import torch
+
     return _atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def _jsonable(value: Any, where: str) -> Any:
     """Convert numpy/torch scalars to Python, check floats are finite, recurse into containers."""
-    if isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    if torch is not None and isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise TypeError(
                 f"JSONL field {where!r} is a tensor of shape {tuple(value.shape)}; "

@@ -5,17 +5,24 @@ with its null model or confidence interval, draws the figures into ``out_dir`` a
 returns the :class:`~hhml.analysis.report.document.Document`; :func:`write_report`
 renders it as Markdown/HTML/JSON.
 
+Progress over the report sections follows ``hhml-train``'s policy: a tqdm bar when the
+stream is a terminal; otherwise (a log file, a pipe, CI) a plain line such as
+``hhml-analyze: section 3/8 (37 %), 12 s, eta 20 s`` at most every
+``progress_interval_s`` seconds and one last line at the end, never a carriage return;
+nothing with ``progress=False`` (``--no-progress``, ``-q``).
+
 Public names: ``build_report``, ``write_report``.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hhml.analysis.loading import RunData, Snapshot, load_run, load_snapshot, open_input
 from hhml.analysis.report import figures
@@ -27,7 +34,7 @@ from hhml.analysis.report.statistics_sections import (
 )
 from hhml.config.controls import CONTROL_INDEX, NUM_CONTROLS
 from hhml.core.resonance.vortices import IID_PHASE_VORTEX_FRACTION
-from hhml.errors import CheckpointError
+from hhml.errors import CheckpointError, ConfigError
 
 __all__ = ["build_report", "write_report"]
 
@@ -271,6 +278,85 @@ def _compare_section(runs: Sequence[RunData]) -> Section:
     return section
 
 
+class _SectionProgress:
+    """Progress over the report sections: tqdm on a terminal, plain lines elsewhere.
+
+    Parameters
+    ----------
+    total
+        Number of sections.
+    enabled
+        ``False``: print nothing.
+    interval_s
+        Seconds between two plain lines (ignored on a terminal); > 0.
+    stream
+        Where to write; ``None``: ``sys.stderr`` at construction.
+    clock
+        Monotonic clock in seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        enabled: bool,
+        *,
+        interval_s: float,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self._enabled, self._total, self._done, self._printed = enabled, total, 0, 0
+        self._interval, self._clock = interval_s, clock
+        self._start = self._last_line = clock()
+        self._bar: Any = None
+        if enabled and _is_terminal(self._stream):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="hhml-analyze", unit="section", file=self._stream)
+
+    def advance(self) -> None:
+        """Count one finished section (a plain line if ``interval_s`` has passed)."""
+        self._done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        elif self._enabled and self._clock() - self._last_line >= self._interval:
+            self._print_line()
+
+    def close(self) -> None:
+        """Close the bar, or print the last plain line if sections finished since the last."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._enabled and self._done != self._printed:
+            self._print_line()
+        self._enabled = False
+
+    def line(self) -> str:
+        """The plain line, e.g. ``hhml-analyze: section 3/8 (37 %), 12 s, eta 20 s``."""
+        elapsed = self._clock() - self._start
+        text = f"hhml-analyze: section {self._done}/{self._total}"
+        if self._total > 0:
+            text += f" ({100 * self._done // self._total} %)"
+        text += f", {elapsed:.0f} s"
+        if 0 < self._done < self._total:
+            text += f", eta {elapsed / self._done * (self._total - self._done):.0f} s"
+        return text
+
+    def _print_line(self) -> None:
+        print(self.line(), file=self._stream, flush=True)
+        self._last_line = self._clock()
+        self._printed = self._done
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is an interactive terminal (False for files, pipes, StringIO)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
 def build_report(
     source: str | Path,
     out_dir: str | Path,
@@ -278,6 +364,8 @@ def build_report(
     compare: Sequence[str | Path] = (),
     dark_matter: bool = False,
     progress: bool = True,
+    progress_interval_s: float = 30.0,
+    progress_stream: TextIO | None = None,
     extra_sections: Sequence[Callable[[Any, Snapshot | None], Section | None]] = (),
 ) -> Document:
     """Analyse ``source`` (run directory, checkpoint or snapshot) into ``out_dir``.
@@ -294,8 +382,27 @@ def build_report(
         Also run the ensemble-branch analysis (:mod:`hhml.analysis.dark_matter`) on the
         last snapshot.
     progress
-        Show a progress bar over the report sections.
+        Show progress over the report sections: a tqdm bar if ``progress_stream`` is a
+        terminal, else plain lines (see the module docstring); ``False``: nothing.
+    progress_interval_s
+        Seconds between two plain progress lines (ignored on a terminal); > 0.
+    progress_stream
+        Where progress goes; ``None``: ``sys.stderr`` at the call.
+    extra_sections
+        Callables ``make(data, snapshot)`` returning one more section (or ``None``).
+
+    Raises
+    ------
+    ConfigError
+        ``progress_interval_s`` is not a positive number.
+    CheckpointError
+        An input is missing, unreadable or malformed, or ``out_dir`` is inside the
+        analysed run directory.
     """
+    if not progress_interval_s > 0:
+        raise ConfigError(
+            f"progress_interval_s = {progress_interval_s!r} is invalid; give seconds > 0"
+        )
     kind, data = open_input(source)
     out = Path(out_dir)
     src = Path(source).resolve()
@@ -367,8 +474,15 @@ def build_report(
         runs = [data] if kind == "run" else []
         runs += [load_run(p) for p in compare]
         sections.append(_compare_section(runs))
-    for section in tqdm(sections, desc="hhml-analyze", unit="section", disable=not progress):
-        section(doc, out)
+    shown = _SectionProgress(
+        len(sections), progress, interval_s=progress_interval_s, stream=progress_stream
+    )
+    try:
+        for section in sections:
+            section(doc, out)
+            shown.advance()
+    finally:
+        shown.close()
     return doc
 
 
