@@ -1,6 +1,6 @@
 """Config section ``env``: the RL environment over the simulation.
 
-Public names: ``EnvConfig``, ``TASKS``.
+Public names: ``EnvConfig``, ``TASKS``, ``OPEN_LOOP_TASKS``, ``FEEDBACK_TASKS``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,18 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hhml.config.specs import Section, spec
+from hhml.errors import ConfigError
 
-__all__ = ["TASKS", "EnvConfig"]
+__all__ = ["FEEDBACK_TASKS", "OPEN_LOOP_TASKS", "TASKS", "EnvConfig"]
 
+#: Tasks with a fixed goal: one parameter set solves them, feedback is never needed (on the
+#: quickstart the best constant action beats TD3 and SAC; docs/environment.md).
+OPEN_LOOP_TASKS = ("target_density", "lattice_order", "persistence")
+#: Tasks whose goal is drawn per episode and only observed: an open-loop policy cannot solve
+#: them (docs/environment.md).
+FEEDBACK_TASKS = ("setpoint_density",)
 #: Reward tasks of :class:`hhml.ml.env.MobiusVortexEnv`.
-TASKS = ("target_density", "lattice_order", "persistence")
+TASKS = OPEN_LOOP_TASKS + FEEDBACK_TASKS
 
 
 @dataclass
@@ -45,6 +52,22 @@ class EnvConfig(Section):
     task: str = spec("target_density", choices=TASKS, doc="what the reward measures")
     target_density: float = spec(
         0.03, low=1e-4, high=0.3, doc="target vortex density (vortices per plaquette)"
+    )
+    setpoint_count: int = spec(
+        3,
+        low=1,
+        high=1000,
+        integer=True,
+        doc="task setpoint_density: set-points per episode (K; at most env.horizon)",
+    )
+    setpoint_low: float = spec(
+        0.02, low=1e-4, high=0.3, doc="task setpoint_density: lowest set-point density"
+    )
+    setpoint_high: float = spec(
+        0.14,
+        low=1e-4,
+        high=0.3,
+        doc="task setpoint_density: highest set-point density (> env.setpoint_low)",
     )
     density_tolerance: float = spec(
         0.02, low=1e-4, high=1.0, doc="width σ of the density reward exp(−((ρ−ρ*)/σ)²)"
@@ -91,3 +114,26 @@ class EnvConfig(Section):
     preserve_ratio: float = spec(
         1.0, low=0.0, high=1.0, doc="initial preserve ratio p (control 23)"
     )
+
+    def validate(self) -> None:
+        """Check every field, then the relations between fields.
+
+        Raises
+        ------
+        ConfigError
+            An invalid field, or (task ``setpoint_density`` only)
+            ``setpoint_low >= setpoint_high`` or ``setpoint_count > horizon``.
+        """
+        super().validate()
+        if self.task not in FEEDBACK_TASKS:
+            return  # the set-point fields are unused: a short horizon must not fail on them
+        if self.setpoint_low >= self.setpoint_high:
+            raise ConfigError(
+                f"env.setpoint_low = {self.setpoint_low:g} ≥ env.setpoint_high = "
+                f"{self.setpoint_high:g}: the set-point range needs low < high"
+            )
+        if self.setpoint_count > self.horizon:
+            raise ConfigError(
+                f"env.setpoint_count = {self.setpoint_count} > env.horizon = {self.horizon}: "
+                "an episode can hold at most one set-point per env step"
+            )

@@ -17,6 +17,15 @@ synchronisation:
 4. measure: vortex statistics, hexatic order and ages
    (:func:`~hhml.ml.env.measure.measure_vortices`), field moments, reward terms.
 
+The density target of a step is part of the state: ``env.target_density`` for the
+fixed-goal tasks; for ``env.task = setpoint_density`` a sequence of
+``env.setpoint_count`` set-points per env and episode, values uniform in
+``[env.setpoint_low, env.setpoint_high]`` and distinct switch steps uniform in
+``1 … horizon − 1``, drawn from :attr:`MobiusVortexCore.reset_generator` at each reset
+(after the initial field). The set-point in force before a step (the one the
+observation shows) is the target of that step's reward; the observation then carries
+:data:`SETPOINT_FEATURES` after the controls.
+
 A field whose rms amplitude falls below ``env.collapse_rms``, or whose
 integration produced NaN/Inf, ends its episode with ``env.failure_reward`` and a
 termination code (:data:`~hhml.ml.env.state.TERMINATION_REASONS`). Resets are
@@ -27,7 +36,7 @@ The gymnasium and stable-baselines3 adapters (``vector.py``, ``mobius.py``,
 ``sb3.py``) copy what they return to NumPy, once per step, at the edge.
 
 Public names: ``MobiusVortexCore``, ``StepOutput``, ``OBSERVATION_FEATURES``,
-``default_env_config``.
+``SETPOINT_FEATURES``, ``default_env_config``.
 """
 
 from __future__ import annotations
@@ -55,7 +64,13 @@ from hhml.ml.env.observables import berry_dennis_density, moment_tensors
 from hhml.ml.env.rewards import combine, reward_terms
 from hhml.ml.env.state import COLLAPSED, RUNNING, UNSTABLE, EnvState
 
-__all__ = ["OBSERVATION_FEATURES", "MobiusVortexCore", "StepOutput", "default_env_config"]
+__all__ = [
+    "OBSERVATION_FEATURES",
+    "SETPOINT_FEATURES",
+    "MobiusVortexCore",
+    "StepOutput",
+    "default_env_config",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -75,6 +90,24 @@ OBSERVATION_FEATURES: tuple[tuple[str, str], ...] = (
     ("log_k2", "log(1 + ⟨k²⟩), spectral centroid of |ψ_k|²"),
     ("episode_progress", "elapsed steps / horizon"),
 )
+
+#: Appended after the controls for ``env.task = setpoint_density``, scaled to O(1) (the
+#: agents do not normalise observations, and a density varies by hundredths).
+SETPOINT_FEATURES: tuple[tuple[str, str], ...] = (
+    (
+        "target_density",
+        "set-point ρ* the next reward is measured against, mapped from "
+        "[setpoint_low, setpoint_high] to [−1, 1]",
+    ),
+    (
+        "density_error",
+        "(ρ − ρ*)/σ: the last measured density against that set-point, in units of "
+        "density_tolerance, clipped to [−10, 10]",
+    ),
+    ("steps_to_switch", "env steps until the next set-point (or the episode end) / horizon"),
+)
+#: Bound of the ``density_error`` observation entry.
+ERROR_BOUND = 10.0
 
 #: Every observation entry is clipped to [−OBS_BOUND, OBS_BOUND] (NaN → 0).
 OBS_BOUND = 1e6
@@ -132,6 +165,8 @@ class StepOutput:
         int64: vortices targeted by the annihilation controls this step.
     terms : dict[str, Tensor]
         The four reward terms (float64).
+    target : Tensor | None
+        float64: the density target the reward was measured against (None: not given).
     """
 
     reward: Tensor
@@ -140,6 +175,7 @@ class StepOutput:
     termination: Tensor
     targeted: Tensor
     terms: dict[str, Tensor]
+    target: Tensor | None = None
 
 
 class MobiusVortexCore:
@@ -164,7 +200,9 @@ class MobiusVortexCore:
         self.device = torch.device(device)
         self.controls = ControlMap(cfg)
         self.defaults: FloatArray = self.controls.defaults(cfg)
-        self.obs_dim = len(OBSERVATION_FEATURES) + len(CONTROLS)
+        self.setpoint_task = cfg.env.task == "setpoint_density"
+        extra = len(SETPOINT_FEATURES) if self.setpoint_task else 0
+        self.obs_dim = len(OBSERVATION_FEATURES) + len(CONTROLS) + extra
         lat, sim_cfg = cfg.lattice, cfg.simulation
         self._check_stability()
         defaults = np.tile(self.defaults, (B, 1))
@@ -193,7 +231,9 @@ class MobiusVortexCore:
         self.reset_generator.manual_seed(sim_cfg.seed)
         f64 = torch.float64
         self._defaults = torch.as_tensor(defaults, dtype=f64, device=self.device)
-        self.state = EnvState.initial(self._defaults, lat.strips, cfg.env.max_vortices)
+        self.state = EnvState.initial(
+            self._defaults, lat.strips, cfg.env.max_vortices, *self._draw_targets()
+        )
         self._apply(self.state.values)
 
     # -------------------------------------------------------------- set-up
@@ -244,6 +284,29 @@ class MobiusVortexCore:
             {k: values[:, _INDEX[k]] for k in _DYNAMICS}, active=self._active
         )
 
+    def _draw_targets(self) -> tuple[Tensor, Tensor]:
+        """Density targets and switch steps ``[B, K]`` of a new episode for every env.
+
+        The fixed-goal tasks: ``env.target_density`` from step 0 (``K = 1``, nothing
+        drawn). ``setpoint_density``: values uniform in ``[setpoint_low, setpoint_high]``
+        and ``K − 1`` distinct switch steps uniform in ``1 … horizon − 1`` (sorted), from
+        :attr:`reset_generator` on the device.
+        """
+        env, B, dev = self.cfg.env, self.num_envs, self.device
+        f64, i64 = torch.float64, torch.int64
+        if not self.setpoint_task:
+            targets = torch.full((B, 1), env.target_density, dtype=f64, device=dev)
+            return targets, torch.zeros((B, 1), dtype=i64, device=dev)
+        K, gen = env.setpoint_count, self.reset_generator
+        u = torch.rand((B, K), dtype=f64, device=dev, generator=gen)
+        targets = env.setpoint_low + (env.setpoint_high - env.setpoint_low) * u
+        # a random subset of K − 1 of the steps 1 … horizon − 1: the first K − 1 of a
+        # random permutation, sorted
+        order = torch.rand((B, env.horizon - 1), dtype=f64, device=dev, generator=gen)
+        later = order.argsort(dim=1)[:, : K - 1] + 1
+        first = torch.zeros((B, 1), dtype=i64, device=dev)
+        return targets, torch.cat([first, later.sort(dim=1).values], dim=1)
+
     # ---------------------------------------------------------------- reset
     def seed(self, seed: int) -> None:
         """Re-seed the reset, noise and pair-seeding generators and set the simulator
@@ -260,7 +323,9 @@ class MobiusVortexCore:
         or taken from ``field`` (``[B, S, nu, nv]``, e.g. a stored state), their
         controls return to the config's values, clocks and tracks to zero, and they
         are measured; the other envs are untouched. The initial fields of all ``B``
-        envs are drawn, so the stream does not depend on the mask.
+        envs are drawn, so the stream does not depend on the mask; so are the
+        set-points of ``setpoint_density`` (after the fields), of which the envs in
+        ``mask`` take theirs.
         """
         B, dev = self.num_envs, self.device
         mask = torch.ones(B, dtype=torch.bool, device=dev) if mask is None else mask
@@ -280,7 +345,12 @@ class MobiusVortexCore:
         else:
             fresh = torch.zeros_like(psi)
         self.sim.psi = torch.where(mask[:, None, None, None], fresh, psi)
-        start = EnvState.initial(self._defaults, self.lattice.num_strips, self.cfg.env.max_vortices)
+        start = EnvState.initial(
+            self._defaults,
+            self.lattice.num_strips,
+            self.cfg.env.max_vortices,
+            *self._draw_targets(),
+        )
         state = self.state.where(mask, start)
         self._apply(state.values)
         self.state = state.where(mask, self._measure(start))
@@ -303,6 +373,7 @@ class MobiusVortexCore:
         if not action.is_floating_point():
             raise ConfigError(f"action has dtype {action.dtype}; expected a floating dtype")
         env = self.cfg.env
+        target = self.state.current_target()  # the set-point the last observation showed
         values = self.controls.to_values_tensor(action.to(torch.float64))
         self._apply(values)
         state = dataclasses.replace(self.state, values=values)
@@ -337,7 +408,7 @@ class MobiusVortexCore:
         collapsed = (m["norm"].sqrt() < env.collapse_rms) & finite
         failed = collapsed | unstable
         terms = reward_terms(
-            env, m["vortex_density"], m["hexatic_order"], m["mean_age"], m["core_depth"]
+            env, m["vortex_density"], m["hexatic_order"], m["mean_age"], m["core_depth"], target
         )
         code = torch.full((B,), RUNNING, dtype=torch.int64, device=self.device)
         code = torch.where(collapsed, COLLAPSED, code)
@@ -349,6 +420,7 @@ class MobiusVortexCore:
             termination=code,
             targeted=targeted,
             terms=terms,
+            target=target,
         )
 
     def _measure(self, state: EnvState) -> EnvState:
@@ -402,24 +474,38 @@ class MobiusVortexCore:
             ],
             dim=1,
         )
-        obs = torch.cat([feats, self.controls.to_action_tensor(self.state.values)], dim=1)
+        parts = [feats, self.controls.to_action_tensor(self.state.values)]
+        if self.setpoint_task:
+            env = self.cfg.env
+            target = self.state.current_target()
+            mid = 0.5 * (env.setpoint_high + env.setpoint_low)
+            half = 0.5 * (env.setpoint_high - env.setpoint_low)
+            error = ((m["vortex_density"] - target) / env.density_tolerance).clamp(
+                -ERROR_BOUND, ERROR_BOUND
+            )
+            steps = self.state.steps_to_switch(env.horizon).to(torch.float64) / env.horizon
+            parts.append(torch.stack([(target - mid) / half, error, steps], dim=1))
+        obs = torch.cat(parts, dim=1)
         obs = torch.nan_to_num(obs, nan=0.0, posinf=OBS_BOUND, neginf=-OBS_BOUND)
         return obs.clamp(-OBS_BOUND, OBS_BOUND).to(torch.float32)
 
     def info(self, out: StepOutput) -> dict[str, Any]:
         """The step's diagnostics as tensors ``[B]`` (the adapters copy them to NumPy)."""
         m, v = self.state.measured, self.state.values
+        vortex = {
+            "density": m["vortex_density"],
+            "null_density": m["null_density"],
+            "count": m["count"],
+            "targeted": out.targeted.to(torch.float64),
+            "mean_age": m["mean_age"],
+            "hexatic_order": m["hexatic_order"],
+        }
+        if self.setpoint_task and out.target is not None:
+            vortex["target_density"] = out.target
         return {
             "reward_terms": out.terms,
             "params": {c.name: v[:, k] for k, c in enumerate(CONTROLS)},
-            "vortex": {
-                "density": m["vortex_density"],
-                "null_density": m["null_density"],
-                "count": m["count"],
-                "targeted": out.targeted.to(torch.float64),
-                "mean_age": m["mean_age"],
-                "hexatic_order": m["hexatic_order"],
-            },
+            "vortex": vortex,
             "termination": out.termination,
         }
 
@@ -439,6 +525,11 @@ class MobiusVortexCore:
             raise CheckpointError(
                 f"environment state is missing {sorted(missing)} (written by an older HHmL "
                 "version? the batched env's checkpoint layout changed in 0.2)"
+            )
+        if self.setpoint_task and "targets" not in state["state"]:
+            raise CheckpointError(
+                "environment state has no set-points (written before env.task = "
+                "setpoint_density existed); it cannot continue a setpoint_density run"
             )
         self.state = EnvState.from_state_dict(state["state"], self.state)
         self.reset_generator.set_state(state["reset_generator"])

@@ -21,7 +21,9 @@ Action
 Observation
     ``Box(−inf, inf, (36,), float32)``: the 13 features of
     :data:`~hhml.ml.env.core.OBSERVATION_FEATURES` followed by the current 23
-    control values normalised to [−1, 1] (table in ``docs/environment.md``).
+    control values normalised to [−1, 1] (table in ``docs/environment.md``); for
+    ``env.task = setpoint_density`` ``(39,)``, with the set-point, the density error and
+    the steps to the next switch appended (:data:`~hhml.ml.env.core.SETPOINT_FEATURES`).
 Reward
     In [0, 1] for task ``env.task`` (:mod:`hhml.ml.env.rewards`), every term in
     ``info["reward_terms"]``; a collapsed (rms |ψ| < ``env.collapse_rms``) or

@@ -9,6 +9,8 @@ instead (≤ 0) and ends the episode.
 term           definition
 =============  ===========================================================
 density        ``exp(−((ρ − ρ*)/σ)²)``: ρ vortex density, ρ* target, σ tolerance
+               (ρ* = ``env.target_density``, or the set-point in force for
+               ``setpoint_density``)
 order          mean local ``|ψ₆|`` of the vortex positions (0 below the minimum count)
 persistence    ``1 − exp(−⟨age⟩/τ)``: mean age of the live tracked vortices
 quality        mean core depth ``1 − ⟨|ψ|⟩_core/rms|ψ|`` of the detected vortices
@@ -27,14 +29,29 @@ from hhml.config.env import EnvConfig
 __all__ = ["TASK_TERM", "combine", "reward_terms"]
 
 #: The reward term each task optimises.
-TASK_TERM = {"target_density": "density", "lattice_order": "order", "persistence": "persistence"}
+TASK_TERM = {
+    "target_density": "density",
+    "lattice_order": "order",
+    "persistence": "persistence",
+    "setpoint_density": "density",
+}
 
 
 def reward_terms(
-    cfg: EnvConfig, density: Tensor, order: Tensor, mean_age: Tensor, quality: Tensor
+    cfg: EnvConfig,
+    density: Tensor,
+    order: Tensor,
+    mean_age: Tensor,
+    quality: Tensor,
+    target: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """The four reward terms, each ``[B]`` float64 in [0, 1] (tensors on the env's device)."""
-    density_term = torch.exp(-(((density - cfg.target_density) / cfg.density_tolerance) ** 2))
+    """The four reward terms, each ``[B]`` float64 in [0, 1] (tensors on the env's device).
+
+    ``target`` ``[B]`` is the density target ρ* per env (vortices per plaquette; the
+    set-point in force); None uses ``cfg.target_density`` for every env.
+    """
+    rho = cfg.target_density if target is None else target
+    density_term = torch.exp(-(((density - rho) / cfg.density_tolerance) ** 2))
     persistence = 1.0 - torch.exp(-mean_age.clamp_min(0.0) / cfg.lifetime_scale)
     return {
         "density": density_term,
