@@ -36,7 +36,7 @@ The gymnasium and stable-baselines3 adapters (``vector.py``, ``mobius.py``,
 ``sb3.py``) copy what they return to NumPy, once per step, at the edge.
 
 Public names: ``MobiusVortexCore``, ``StepOutput``, ``OBSERVATION_FEATURES``,
-``SETPOINT_FEATURES``, ``default_env_config``.
+``SETPOINT_FEATURES``, ``FEATURE_BOUNDS``, ``default_env_config``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ from hhml.ml.env.rewards import combine, reward_terms
 from hhml.ml.env.state import COLLAPSED, RUNNING, UNSTABLE, EnvState
 
 __all__ = [
+    "FEATURE_BOUNDS",
     "OBSERVATION_FEATURES",
     "SETPOINT_FEATURES",
     "MobiusVortexCore",
@@ -109,8 +110,31 @@ SETPOINT_FEATURES: tuple[tuple[str, str], ...] = (
 #: Bound of the ``density_error`` observation entry.
 ERROR_BOUND = 10.0
 
-#: Every observation entry is clipped to [−OBS_BOUND, OBS_BOUND] (NaN → 0).
+#: The bound of the observation entries that have no natural one (NaN → 0, ±inf → ±bound).
 OBS_BOUND = 1e6
+
+#: The range of each observation feature (the ``Box`` bounds; every entry is clipped to its
+#: range). Fractions, orders and the progress by definition; a plaquette winding has
+#: |q| ≤ 2 (four wrapped phase differences, each in (−π, π]); the log features are ≥ 0; a
+#: core depth 1 − ⟨|ψ|⟩_core/rms|ψ| is ≤ 1; the controls are in [−1, 1].
+FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
+    "vortex_density": (0.0, 1.0),
+    "null_density": (0.0, OBS_BOUND),
+    "mean_abs_charge": (0.0, 2.0),
+    "multi_charge_fraction": (0.0, 1.0),
+    "net_charge_density": (-2.0, 2.0),
+    "hexatic_order": (0.0, 1.0),
+    "log_mean_age": (0.0, OBS_BOUND),
+    "core_depth": (-OBS_BOUND, 1.0),
+    "log_norm": (0.0, OBS_BOUND),
+    "log_quartic": (0.0, OBS_BOUND),
+    "log_gradient_energy": (0.0, OBS_BOUND),
+    "log_k2": (0.0, OBS_BOUND),
+    "episode_progress": (0.0, 1.0),
+    "target_density": (-1.0, 1.0),
+    "density_error": (-ERROR_BOUND, ERROR_BOUND),
+    "steps_to_switch": (0.0, 1.0),
+}
 
 _DYNAMICS = tuple(c.name for c in CONTROLS if c.section == "dynamics")
 assert set(_DYNAMICS) == set(TENSOR_PARAMETERS)
@@ -203,6 +227,10 @@ class MobiusVortexCore:
         self.setpoint_task = cfg.env.task == "setpoint_density"
         extra = len(SETPOINT_FEATURES) if self.setpoint_task else 0
         self.obs_dim = len(OBSERVATION_FEATURES) + len(CONTROLS) + extra
+        self._obs_bounds = tuple(
+            torch.as_tensor(b, dtype=torch.float64, device=self.device)
+            for b in self.observation_bounds()
+        )
         lat, sim_cfg = cfg.lattice, cfg.simulation
         self._check_stability()
         defaults = np.tile(self.defaults, (B, 1))
@@ -453,8 +481,20 @@ class MobiusVortexCore:
             state, tracks=tracks, vortices=vort, measured=measured, last_time=state.time
         )
 
+    def observation_bounds(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """``(low, high)`` ``[obs_dim]`` float32: the range of each observation entry
+        (:data:`FEATURE_BOUNDS`, the controls in [−1, 1]); the gymnasium ``Box``."""
+        names = [name for name, _ in OBSERVATION_FEATURES]
+        extra = [name for name, _ in SETPOINT_FEATURES] if self.setpoint_task else []
+        low = [FEATURE_BOUNDS[n][0] for n in names] + [-1.0] * len(CONTROLS)
+        high = [FEATURE_BOUNDS[n][1] for n in names] + [1.0] * len(CONTROLS)
+        low += [FEATURE_BOUNDS[n][0] for n in extra]
+        high += [FEATURE_BOUNDS[n][1] for n in extra]
+        return np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+
     def observation(self) -> Tensor:
-        """Observation ``[B, obs_dim]`` float32 (on the device) from the last measurement."""
+        """Observation ``[B, obs_dim]`` float32 (on the device) from the last measurement,
+        each entry clipped to its range (:meth:`observation_bounds`; NaN → 0)."""
         m = self.state.measured
         feats = torch.stack(
             [
@@ -487,7 +527,8 @@ class MobiusVortexCore:
             parts.append(torch.stack([(target - mid) / half, error, steps], dim=1))
         obs = torch.cat(parts, dim=1)
         obs = torch.nan_to_num(obs, nan=0.0, posinf=OBS_BOUND, neginf=-OBS_BOUND)
-        return obs.clamp(-OBS_BOUND, OBS_BOUND).to(torch.float32)
+        low, high = self._obs_bounds
+        return torch.maximum(torch.minimum(obs, high), low).to(torch.float32)
 
     def info(self, out: StepOutput) -> dict[str, Any]:
         """The step's diagnostics as tensors ``[B]`` (the adapters copy them to NumPy)."""

@@ -19,7 +19,8 @@ Action
     ``controls`` config section (:mod:`hhml.ml.env.controls`), in the order of
     ``docs/parameters.md``. Every control acts on the dynamics (tested one by one).
 Observation
-    ``Box(−inf, inf, (36,), float32)``: the 13 features of
+    ``Box(low, high, (36,), float32)`` with each entry's range
+    (:data:`~hhml.ml.env.core.FEATURE_BOUNDS`): the 13 features of
     :data:`~hhml.ml.env.core.OBSERVATION_FEATURES` followed by the current 23
     control values normalised to [−1, 1] (table in ``docs/environment.md``); for
     ``env.task = setpoint_density`` ``(39,)``, with the set-point, the density error and
@@ -55,7 +56,7 @@ import torch
 from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
 from hhml.ml.env.controls import NUM_CONTROLS
-from hhml.ml.env.core import OBS_BOUND, MobiusVortexCore, default_env_config
+from hhml.ml.env.core import MobiusVortexCore, default_env_config
 from hhml.ml.env.factory import config_with
 from hhml.ml.env.vector import check_actions, to_numpy_info
 
@@ -103,9 +104,7 @@ class MobiusVortexEnv(gym.Env):  # type: ignore[misc]
         self.cfg = cfg
         self.render_mode = render_mode
         self.core = MobiusVortexCore(cfg, 1, device)
-        self.observation_space = gym.spaces.Box(
-            -OBS_BOUND, OBS_BOUND, (self.core.obs_dim,), np.float32
-        )
+        self.observation_space = gym.spaces.Box(*self.core.observation_bounds(), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (NUM_CONTROLS,), np.float32)
         self._started = False
 

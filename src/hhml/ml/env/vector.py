@@ -24,7 +24,7 @@ from torch import Tensor
 from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
 from hhml.ml.env.controls import NUM_CONTROLS
-from hhml.ml.env.core import OBS_BOUND, MobiusVortexCore, default_env_config
+from hhml.ml.env.core import MobiusVortexCore, default_env_config
 from hhml.ml.env.factory import config_with
 
 __all__ = ["MobiusVortexVecEnv", "check_actions", "combined_seed", "to_numpy_info"]
@@ -128,7 +128,7 @@ class MobiusVortexVecEnv(VectorEnv):  # type: ignore[misc]
             self.core.seed(seed)
         self.num_envs = num_envs
         self.single_observation_space = gym.spaces.Box(
-            -OBS_BOUND, OBS_BOUND, (self.core.obs_dim,), np.float32
+            *self.core.observation_bounds(), dtype=np.float32
         )
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (NUM_CONTROLS,), np.float32)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
