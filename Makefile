@@ -44,8 +44,8 @@ $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -e ".[dev]"
 	@touch $@
 
-run: install ## Train TD3 on the Möbius env with the quickstart config (~1 min on CPU)
-	$(VBIN)/hhml-train --config configs/experiment/quickstart.yaml
+run: install ## Train TD3 on the set-point task beside its equal-budget baselines (~2-3 min on 2 cores)
+	$(VBIN)/hhml-train --config setpoint
 
 simulate: install ## Run the Möbius example (results/example) and the quick validation
 	$(VPY) examples/simulate_mobius.py --out results/example
