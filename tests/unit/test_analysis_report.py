@@ -144,3 +144,16 @@ def test_dark_matter_and_field_sections_carry_their_nulls(run_dir: Path, tmp_pat
     field = doc.numbers["field"]["correlation_length"]
     assert len(field) == 2 and all("low" in f and "high" in f for f in field)
     assert "branches.png" in doc.numbers["figures"] and "g1.png" in doc.numbers["figures"]
+
+
+def test_the_density_figure_marks_the_target_of_the_task() -> None:
+    from hhml.analysis.report.figures import density_target
+
+    assert density_target({"task": "target_density", "target_density": 0.03}) == (0.03, 0.03)
+    setpoint = {"task": "setpoint_density", "target_density": 0.03}
+    assert density_target({**setpoint, "setpoint_low": 0.02, "setpoint_high": 0.14}) == (
+        0.02,
+        0.14,
+    )
+    assert density_target({"task": "lattice_order", "target_density": 0.03}) is None
+    assert density_target({"task": "setpoint_density"}) is None

@@ -4,14 +4,15 @@ Every function takes data already loaded by :mod:`hhml.analysis.loading` and wri
 PNG; it returns the caption that says what the figure shows, including its null model.
 
 Public names: ``plot_rewards``, ``plot_parameters``, ``plot_density``, ``plot_agent``,
-``plot_snapshot``, ``plot_curve_with_band``, ``plot_compare``.
+``plot_snapshot``, ``plot_curve_with_band``, ``plot_compare``, ``density_target``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -116,6 +117,23 @@ def plot_parameters(run: RunData, path: Path, names: Sequence[str]) -> str:
     )
 
 
+def density_target(env: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The density the run's task aims at, from its ``env`` config section: ``(ρ*, ρ*)``
+    for ``target_density``, ``(setpoint_low, setpoint_high)`` for ``setpoint_density``,
+    None for the tasks without a density target (or values that are not numbers)."""
+    task = env.get("task", "target_density")
+    keys = {
+        "target_density": ("target_density", "target_density"),
+        "setpoint_density": ("setpoint_low", "setpoint_high"),
+    }.get(task)
+    if keys is None:
+        return None
+    low, high = env.get(keys[0]), env.get(keys[1])
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        return float(low), float(high)
+    return None
+
+
 def plot_density(run: RunData, path: Path) -> str:
     """Vortex density against its null models."""
     fig = Figure(figsize=(7, 4))
@@ -126,9 +144,13 @@ def plot_density(run: RunData, path: Path) -> str:
     if len(xn):
         ax.plot(xn, yn, "C1--", label="Gaussian-field null ⟨k²⟩/4π")
     ax.axhline(IID_PHASE_VORTEX_FRACTION, color="grey", ls=":", label="i.i.d. phases (1/3)")
-    target = run.config.get("env", {}).get("target_density")
-    if isinstance(target, (int, float)):
-        ax.axhline(target, color="C2", lw=1, label=f"target {target:g}")
+    band = density_target(run.config.get("env", {}))
+    if band is not None and band[0] == band[1]:
+        ax.axhline(band[0], color="C2", lw=1, label=f"target {band[0]:g}")
+    elif band is not None:
+        ax.axhspan(
+            *band, color="C2", alpha=0.12, label=f"set-point range [{band[0]:g}, {band[1]:g}]"
+        )
     ax.set_yscale("log")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("vortices per plaquette")
