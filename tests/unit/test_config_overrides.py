@@ -37,6 +37,12 @@ QS = str(QUICKSTART)
 QS_YAML = yaml.safe_load(QUICKSTART.read_text())  # the independent reference
 
 
+def _line(text: str) -> int:
+    """The 1-based line of the quickstart file that holds ``text`` (the first one)."""
+    lines = QUICKSTART.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
 def error(path: str | Path | None, overrides: list[str]) -> str:
     with pytest.raises(ConfigError) as info:
         load_config(path, overrides)
@@ -127,7 +133,8 @@ def test_tilde_key_resets_to_the_schema_default() -> None:
     assert load_config(QS, ["~agent.hidden_size", "agent.hidden_size=8"]).agent.hidden_size == 8
     assert load_config(QS, ["~agent.tau"]) == load_config(QS)
     assert error(QS, ["~agent.hidden_size=32"]) == (
-        f"override '~agent.hidden_size=32': agent.hidden_size is 64 (set in {QS}, line 18), "
+        f"override '~agent.hidden_size=32': agent.hidden_size is 64 "
+        f"(set in {QS}, line {_line('hidden_size: 64')}), "
         "not 32; '~key=value' resets the key only while it holds that value "
         "(write '~key' to reset it anyway)"
     )
@@ -143,7 +150,8 @@ def test_tilde_group_drops_the_group() -> None:
     assert dropped.agent == AgentConfig(**QS_YAML["agent"])
     assert load_config(QS, ["~agent=td3"]) == dropped
     assert error(QS, ["~agent=sac"]) == (
-        f"override '~agent=sac': group 'agent' selects 'td3' ({QS}, line 14), not 'sac'; "
+        f"override '~agent=sac': group 'agent' selects 'td3' "
+        f"({QS}, line {_line('- agent: td3')}), not 'sac'; "
         "'~group=option' drops the group only while that option is selected "
         "(write '~group' to drop it anyway)"
     )
