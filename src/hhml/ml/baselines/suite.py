@@ -28,9 +28,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
+import torch
 
 from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
+from hhml.ml.action_box import is_bounded, scale_to_box
 from hhml.ml.baselines.policies import ConstantPolicy, SchedulePolicy
 from hhml.ml.baselines.search import episode_horizon, search_open_loop
 from hhml.ml.env.factory import make_vector_env
@@ -135,14 +137,15 @@ def compare_with_baselines(
 def to_box(space: gym.spaces.Box) -> Callable[[FloatArray], FloatArray]:
     """The affine map of actions in ``[−1, 1]`` onto ``space`` (identity if unbounded),
     clipped to the bounds — what the trainer applies to its agent's actions."""
-    low = np.asarray(space.low, dtype=np.float32)
-    high = np.asarray(space.high, dtype=np.float32)
-    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+    if not is_bounded(space.low, space.high):
         return lambda action: np.asarray(action, dtype=np.float32)
+    low = torch.as_tensor(np.asarray(space.low, dtype=np.float32))
+    high = torch.as_tensor(np.asarray(space.high, dtype=np.float32))
 
     def scale(action: FloatArray) -> FloatArray:
-        scaled = low + (np.asarray(action, dtype=np.float32) + 1.0) * 0.5 * (high - low)
-        return np.clip(scaled, low, high).astype(np.float32)
+        a = torch.as_tensor(np.asarray(action, dtype=np.float32))
+        out: FloatArray = scale_to_box(a, low, high).numpy()
+        return out
 
     return scale
 

@@ -57,6 +57,7 @@ from hhml.config.agent import AgentConfig
 from hhml.config.loader import config_to_dict, load_config, save_config
 from hhml.config.schema import HHmLConfig
 from hhml.errors import CheckpointError, ConfigError, HHmLError, NumericalInstabilityError
+from hhml.ml.action_box import is_bounded, scale_to_box
 from hhml.ml.env.factory import make_vector_env
 from hhml.ml.env.tensor_env import as_tensor_env
 from hhml.ml.rl.base import Agent
@@ -544,7 +545,7 @@ class Trainer:
         assert isinstance(space, gym.spaces.Box)
         self._act_low = np.asarray(space.low, dtype=np.float32)
         self._act_high = np.asarray(space.high, dtype=np.float32)
-        self._rescale = bool(np.all(np.isfinite(self._act_low)) and np.all(np.isfinite(space.high)))
+        self._rescale = is_bounded(space.low, space.high)
         self._act_low_t = self.tensor_env.action_low
         self._act_high_t = self.tensor_env.action_high
         self._num_parameters = self.agent.num_parameters()
@@ -724,9 +725,7 @@ class Trainer:
         """Map agent actions in [-1, 1] affinely onto the env's Box bounds (tensors)."""
         if not self._rescale:
             return action
-        low, high = self._act_low_t, self._act_high_t
-        scaled = low + (action + 1.0) * 0.5 * (high - low)
-        return torch.minimum(torch.maximum(scaled, low), high)
+        return scale_to_box(action, self._act_low_t, self._act_high_t)
 
     def _env_action(self, action: FloatArray) -> FloatArray:
         """:meth:`_env_action_tensor` for NumPy actions (the evaluation env's edge)."""
