@@ -114,11 +114,9 @@ def verbosity_flags() -> list[str]:
 
 def stderr_is_terminal() -> bool:
     """Whether stderr is an interactive terminal (False for a log file, a pipe, CliRunner)."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except ValueError:  # a closed stream
-        return False
+    from hhml.utils.terminal import is_terminal
+
+    return is_terminal(sys.stderr)
 
 
 def say(message: str, *, err: bool = False) -> None:

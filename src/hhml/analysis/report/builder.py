@@ -35,6 +35,7 @@ from hhml.analysis.report.statistics_sections import (
 from hhml.config.controls import CONTROL_INDEX, NUM_CONTROLS
 from hhml.core.resonance.vortices import IID_PHASE_VORTEX_FRACTION
 from hhml.errors import CheckpointError, ConfigError
+from hhml.utils.terminal import is_terminal
 
 __all__ = ["build_report", "write_report"]
 
@@ -309,7 +310,7 @@ class _SectionProgress:
         self._interval, self._clock = interval_s, clock
         self._start = self._last_line = clock()
         self._bar: Any = None
-        if enabled and _is_terminal(self._stream):
+        if enabled and is_terminal(self._stream):
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc="hhml-analyze", unit="section", file=self._stream)
@@ -346,15 +347,6 @@ class _SectionProgress:
         print(self.line(), file=self._stream, flush=True)
         self._last_line = self._clock()
         self._printed = self._done
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    """Whether ``stream`` is an interactive terminal (False for files, pipes, StringIO)."""
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except ValueError:  # a closed stream
-        return False
 
 
 def build_report(

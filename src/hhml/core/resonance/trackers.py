@@ -36,6 +36,7 @@ from torch import Tensor
 
 from hhml.core.resonance.runner import StopSimulation, Tracker
 from hhml.errors import ConfigError, NumericalInstabilityError
+from hhml.utils.terminal import is_terminal
 
 if TYPE_CHECKING:
     from hhml.core.resonance.runner import Steppable
@@ -168,7 +169,7 @@ class ProgressTracker(Tracker):
     def start(self, sim: Steppable, t_end: float) -> None:
         self._t0, self._t_end = sim.t, t_end
         self._last_line = time.monotonic()
-        if sys.stderr.isatty():
+        if is_terminal(sys.stderr):
             from tqdm.auto import tqdm
 
             total = max(self._t_end - self._t0, 0.0)

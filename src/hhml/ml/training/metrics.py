@@ -38,6 +38,7 @@ from hhml.utils.atomic_io import (
     read_metrics_records,
     scan_metrics_lines,
 )
+from hhml.utils.terminal import is_terminal
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -179,7 +180,7 @@ class ProgressBar:
         self._printed_step = initial
         self._postfix: dict[str, str] = {}
         self._bar: Any = None
-        if enabled and _is_terminal(self._stream):
+        if enabled and is_terminal(self._stream):
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -245,15 +246,6 @@ class ProgressBar:
         print(self.line(), file=self._stream, flush=True)
         self._last_line = self._clock()
         self._printed_step = self._step
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    """Whether ``stream`` is an interactive terminal (False for files, pipes, StringIO)."""
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except ValueError:  # a closed stream
-        return False
 
 
 def _duration(seconds: float) -> str:
