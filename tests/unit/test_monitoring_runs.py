@@ -219,6 +219,7 @@ def test_run_watcher_info_follows_the_files(tmp_path: Path) -> None:
     assert info["status"] == "running"
     assert (info["step"], info["total_steps"]) == (200, 4000)
     assert (info["algorithm"], info["target_density"]) == ("td3", 0.03)
+    assert (info["setpoint_low"], info["setpoint_high"]) == (None, None)
     assert info["snapshot_step"] is None
     assert watcher.config()["text"] == CONFIG
     version = watcher.info_version
@@ -351,3 +352,16 @@ def test_poll_errors_log_a_new_kind_of_error_again(caplog: pytest.LogCaptureFixt
     assert errors.run("part", lambda: 5, -1) == 5
     assert errors.failing == {}
     assert [r.levelname for r in caplog.records] == ["ERROR", "ERROR", "WARNING"]
+
+
+def test_run_watcher_info_gives_the_set_point_range_of_the_set_point_task(tmp_path: Path) -> None:
+    root = make_run(tmp_path / "run")
+    config = CONFIG.replace("task: target_density", "task: setpoint_density").replace(
+        "  target_density: 0.03\n", "  setpoint_low: 0.02\n  setpoint_high: 0.14\n"
+    )
+    (root / "config.yaml").write_text(config, encoding="utf-8")
+    watcher = RunWatcher(root)
+    watcher.poll()
+    info = watcher.info()
+    assert info["target_density"] is None  # not this task's target
+    assert (info["setpoint_low"], info["setpoint_high"]) == (0.02, 0.14)

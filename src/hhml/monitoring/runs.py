@@ -621,6 +621,9 @@ class RunWatcher:
         if not isinstance(status, str):
             status = "running" if self.tail.records else "starting"
         target = env.get("target_density") if env.get("task") == "target_density" else None
+        setpoint = env.get("task") == "setpoint_density"
+        low = _info_value(env.get("setpoint_low")) if setpoint else None
+        high = _info_value(env.get("setpoint_high")) if setpoint else None
         return {
             "name": self.name[:_MAX_STRING_CHARS],
             "path": str(self.root.resolve())[:1000],
@@ -630,6 +633,8 @@ class RunWatcher:
             "algorithm": _info_value(agent.get("algorithm")),
             "env_id": _info_value(env.get("id")),
             "target_density": _info_value(target),
+            "setpoint_low": low,
+            "setpoint_high": high,
             "updated": (_mtime_ns(self.tail.path) or 0) / 1e9 or None,
             "snapshot_step": snapshot_step,
             "summary": _flatten_summary(self._summary),

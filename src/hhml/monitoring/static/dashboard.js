@@ -182,9 +182,13 @@
     if (state.series.has("eval/vortex/density")) {
       traces.push(line("eval/vortex/density", { mode: "markers", marker: { color: COLORS[2] } }));
     }
-    const target = state.info && state.info.target_density;
-    if (traces.length && typeof target === "number") {
-      traces.push(...hline(target, "target density", "#16a34a"));
+    const info = state.info || {};
+    if (traces.length && typeof info.target_density === "number") {
+      traces.push(...hline(info.target_density, "target density", "#16a34a"));
+    }
+    if (traces.length && typeof info.setpoint_low === "number") {
+      traces.push(...hline(info.setpoint_low, "lowest set-point", "#16a34a"));
+      traces.push(...hline(info.setpoint_high, "highest set-point", "#16a34a"));
     }
     draw("chart-vortex", traces, baseLayout("Vortex density vs null model", {
       yaxis: { title: { text: "per plaquette" }, automargin: true },
