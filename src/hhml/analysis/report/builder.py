@@ -16,7 +16,6 @@ Public names: ``build_report``, ``write_report``.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ from hhml.analysis.report.statistics_sections import (
 from hhml.config.controls import CONTROL_INDEX, NUM_CONTROLS
 from hhml.core.resonance.vortices import IID_PHASE_VORTEX_FRACTION
 from hhml.errors import CheckpointError, ConfigError
-from hhml.utils.terminal import is_terminal
+from hhml.utils.progress import LineProgress
 
 __all__ = ["build_report", "write_report"]
 
@@ -279,7 +278,7 @@ def _compare_section(runs: Sequence[RunData]) -> Section:
     return section
 
 
-class _SectionProgress:
+class _SectionProgress(LineProgress):
     """Progress over the report sections: tqdm on a terminal, plain lines elsewhere.
 
     Parameters
@@ -305,48 +304,25 @@ class _SectionProgress:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        self._enabled, self._total, self._done, self._printed = enabled, total, 0, 0
-        self._interval, self._clock = interval_s, clock
-        self._start = self._last_line = clock()
-        self._bar: Any = None
-        if enabled and is_terminal(self._stream):
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, desc="hhml-analyze", unit="section", file=self._stream)
+        bar = {"desc": "hhml-analyze", "unit": "section"}
+        super().__init__(
+            total, 0, enabled, interval_s=interval_s, stream=stream, clock=clock, bar=bar
+        )
 
     def advance(self) -> None:
         """Count one finished section (a plain line if ``interval_s`` has passed)."""
-        self._done += 1
-        if self._bar is not None:
-            self._bar.update(1)
-        elif self._enabled and self._clock() - self._last_line >= self._interval:
-            self._print_line()
-
-    def close(self) -> None:
-        """Close the bar, or print the last plain line if sections finished since the last."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        elif self._enabled and self._done != self._printed:
-            self._print_line()
-        self._enabled = False
+        self._advance(1)
 
     def line(self) -> str:
         """The plain line, e.g. ``hhml-analyze: section 3/8 (37 %), 12 s, eta 20 s``."""
         elapsed = self._clock() - self._start
-        text = f"hhml-analyze: section {self._done}/{self._total}"
+        text = f"hhml-analyze: section {self._count}/{self._total}"
         if self._total > 0:
-            text += f" ({100 * self._done // self._total} %)"
+            text += f" ({100 * self._count // self._total} %)"
         text += f", {elapsed:.0f} s"
-        if 0 < self._done < self._total:
-            text += f", eta {elapsed / self._done * (self._total - self._done):.0f} s"
+        if 0 < self._count < self._total:
+            text += f", eta {elapsed / self._count * (self._total - self._count):.0f} s"
         return text
-
-    def _print_line(self) -> None:
-        print(self.line(), file=self._stream, flush=True)
-        self._last_line = self._clock()
-        self._printed = self._done
 
 
 def build_report(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -31,14 +30,14 @@ import numpy as np
 import torch
 
 from hhml import __version__
-from hhml.errors import CheckpointError, ConfigError
+from hhml.errors import CheckpointError
 from hhml.utils.atomic_io import (
     append_jsonl,
     atomic_write_bytes,
     read_metrics_records,
     scan_metrics_lines,
 )
-from hhml.utils.terminal import is_terminal
+from hhml.utils.progress import LineProgress
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -123,7 +122,7 @@ class TensorBoardWriter:
         self._writer.close()
 
 
-class ProgressBar:
+class ProgressBar(LineProgress):
     """Progress over the environment steps, with reward and vortex density.
 
     On a terminal (``stream.isatty()``) it is a tqdm bar. Otherwise (a log file, a pipe,
@@ -170,39 +169,15 @@ class ProgressBar:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not interval_s > 0:
-            raise ConfigError(f"interval_s = {interval_s!r} is invalid; give seconds > 0")
-        self._stream = stream if stream is not None else sys.stderr
-        self._enabled = enabled
-        self._total, self._step, self._start_step = total, initial, initial
-        self._interval, self._clock = float(interval_s), clock
-        self._start = self._last_line = clock()
-        self._printed_step = initial
         self._postfix: dict[str, str] = {}
-        self._bar: Any = None
-        if enabled and is_terminal(self._stream):
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total,
-                initial=initial,
-                unit="step",
-                dynamic_ncols=True,
-                file=self._stream,
-            )
-
-    @property
-    def is_bar(self) -> bool:
-        """Whether a tqdm bar is shown (enabled, on a terminal)."""
-        return self._bar is not None
+        bar = {"unit": "step", "dynamic_ncols": True}
+        super().__init__(
+            total, initial, enabled, interval_s=interval_s, stream=stream, clock=clock, bar=bar
+        )
 
     def advance(self, steps: int) -> None:
         """Move the bar by ``steps`` environment steps."""
-        self._step += steps
-        if self._bar is not None:
-            self._bar.update(steps)
-        elif self._enabled and self._clock() - self._last_line >= self._interval:
-            self._print_line()
+        self._advance(steps)
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Show the latest episode return, vortex density, evaluation and baseline returns."""
@@ -213,15 +188,6 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.set_postfix(self._ordered(), refresh=False)
 
-    def close(self) -> None:
-        """Close the bar (without a terminal: print the last line, if steps were made)."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        elif self._enabled and self._step != self._printed_step:
-            self._print_line()
-        self._enabled = False
-
     def _ordered(self) -> dict[str, str]:
         return {
             label: self._postfix[label] for label in self.SHOWN.values() if label in self._postfix
@@ -230,22 +196,17 @@ class ProgressBar:
     def line(self) -> str:
         """The plain progress line, e.g. ``step 1200/4000 (30 %), 95 steps/s, eta 29 s``."""
         elapsed = self._clock() - self._start
-        done = self._step - self._start_step
-        parts = [f"step {self._step}/{self._total}"]
+        done = self._count - self._initial
+        parts = [f"step {self._count}/{self._total}"]
         if self._total > 0:
-            parts[0] += f" ({100 * self._step // self._total} %)"
+            parts[0] += f" ({100 * self._count // self._total} %)"
         if elapsed > 0 and done > 0:
             rate = done / elapsed
             parts.append(f"{rate:.4g} steps/s")
-            if self._step < self._total:
-                parts.append(f"eta {_duration((self._total - self._step) / rate)}")
+            if self._count < self._total:
+                parts.append(f"eta {_duration((self._total - self._count) / rate)}")
         parts += [f"{label} {value}" for label, value in self._ordered().items()]
         return ", ".join(parts)
-
-    def _print_line(self) -> None:
-        print(self.line(), file=self._stream, flush=True)
-        self._last_line = self._clock()
-        self._printed_step = self._step
 
 
 def _duration(seconds: float) -> str:
