@@ -15,17 +15,21 @@ measured by timing that call separately in the same steps, and the shares of the
 other phases (geometry update, annihilation imprints, vortex measurement, field
 moments). ``--memory N ...`` reports the resident memory per env at N envs (a fresh
 process per N; RSS after building the envs and 3 steps, minus RSS before).
+``--threads auto`` runs each size with the thread count a training run of that size picks
+by default (``training.torch_threads = 0``: one thread below 65 536 field nodes, all cores
+above), i.e. what a user gets without tuning.
 
 Usage::
 
     python benchmarks/bench_env.py [--envs 1 8 32 128] [--steps 20] [--rounds 3]
-        [--threads T] [--baseline 3c872e4] [--profile] [--memory 128 1024] [--json PATH]
+        [--threads T|auto] [--baseline 3c872e4] [--profile] [--memory 128 1024] [--json PATH]
         [--clock wall|cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import platform
@@ -44,6 +48,7 @@ import torch
 
 import hhml
 from hhml.ml.env import MobiusVortexVecEnv, default_env_config
+from hhml.ml.training.threads import choose_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,6 +182,19 @@ print((rss() - before) / n)
 """
 
 
+def threads_for(cfg: Any, num_envs: int, threads: str) -> int:
+    """Torch threads at ``num_envs`` envs: ``threads`` as a number, or for ``"auto"`` the
+    library's default (``training.torch_threads = 0``) for a run of that size."""
+    if threads != "auto":
+        return int(threads)
+    sized = dataclasses.replace(
+        cfg,
+        env=cfg.env.replace(num_envs=num_envs),
+        training=cfg.training.replace(torch_threads=0),
+    )
+    return choose_threads(sized)[0]
+
+
 def resident_bytes_per_env(num_envs: int) -> float:
     """Resident memory an env adds (bytes), from a fresh process: RSS after building
     ``num_envs`` envs and 3 steps minus RSS before, over ``num_envs``."""
@@ -195,7 +213,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        default="2",
+        help="torch threads for every size, or 'auto': per size, what a run with "
+        "training.torch_threads = 0 uses (hhml.ml.training.threads.choose_threads)",
+    )
     parser.add_argument("--baseline", default=None, help="git commit of the old code")
     parser.add_argument("--profile", action="store_true", help="PDE share of the new step")
     parser.add_argument(
@@ -210,8 +233,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
     CLOCK[0] = time.perf_counter if args.clock == "wall" else time.process_time
-    torch.set_num_threads(args.threads)
     cfg = default_env_config()
+    if args.threads != "auto" and not (args.threads.isdigit() and int(args.threads) > 0):
+        parser.error(f"--threads {args.threads!r}: give a positive integer or 'auto'")
     tmp = tempfile.TemporaryDirectory()
     old_cls = None
     if args.baseline:
@@ -228,6 +252,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "old": [],
     }
     for n in args.envs:
+        threads = threads_for(cfg, n, args.threads)
+        torch.set_num_threads(threads)
+        results.setdefault("threads_per_size", {})[n] = threads
         new = Contender("new", MobiusVortexVecEnv, cfg, n, seed=0)
         contenders = [new]
         if old_cls is not None:
