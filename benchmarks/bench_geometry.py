@@ -20,30 +20,40 @@ environment lattice), complex64 fields:
 elements with a masked variant (recompute all, then ``torch.where`` keeps the old values
 of the elements whose inputs did not change; half of them change here).
 
+``--kernel-sizes`` (default 128 and 1024; CPU only) times the full
+``set_geometry_tensors`` update with the C++ geometry kernel
+(:mod:`hhml.core.mobius.geometry_kernel`, what the CPU runs) against the torch path
+(the kernel switched off in this process), interleaved, on the same random geometries,
+with the float32 coefficient cache of a complex64 simulation; it also reports the largest
+relative difference of the two paths' float64 coefficients and float32 weights.
+
 Before timing, the legacy and tensor coefficients are compared (the difference is the
 finite-difference error of the legacy path, 2e-11 … 8e-11 relative here).
 
 Usage::
 
     python benchmarks/bench_geometry.py [--sizes 1 128 1024] [--mask-sizes 128 4096]
-        [--rounds 7] [--threads T] [--device cpu|cuda] [--json PATH]
+        [--kernel-sizes 128 1024] [--rounds 7] [--threads T] [--device cpu|cuda]
+        [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+import hhml.core.mobius.ensemble as ensemble_module
 from hhml.core.mobius import LatticeEnsemble, MobiusStrip
 from hhml.core.mobius.geometry import Centreline, band_points
 
@@ -248,10 +258,63 @@ def time_masks(
     return rows
 
 
+@contextlib.contextmanager
+def torch_geometry_path() -> Iterator[None]:
+    """Inside: ``set_geometry_tensors`` takes the torch path (the kernel is not called)."""
+    kernel = ensemble_module.cpp_band_update
+    ensemble_module.cpp_band_update = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        ensemble_module.cpp_band_update = kernel
+
+
+def _max_rel(new: torch.Tensor, old: torch.Tensor) -> float:
+    return float(((new - old) / old).abs().max()) if old.numel() else 0.0
+
+
+def time_kernel(sizes: list[int], rounds: int, seed: int) -> list[dict[str, Any]]:
+    """``set_geometry_tensors`` with the C++ kernel vs the torch path (CPU)."""
+    rng = np.random.default_rng(seed + 2)
+    rows = []
+    for B in sizes:
+        kernel_ens = LatticeEnsemble(B, STRIPS, NU, NV, **LATTICE)
+        with torch_geometry_path():
+            torch_ens = LatticeEnsemble(B, STRIPS, NU, NV, **LATTICE)
+        for ens in (kernel_ens, torch_ens):
+            ens.laplacian(ens.zeros())  # the float32 coefficient cache, as in a simulation
+        times: dict[str, list[float]] = {"torch": [], "kernel": []}
+        cpu = torch.device("cpu")
+        for _ in range(rounds):
+            geo = random_geometry(rng, B)
+            tens = {k: torch.tensor(v, dtype=torch.float64) for k, v in geo.items()}
+            times["kernel"].append(_timed(cpu, kernel_ens.set_geometry_tensors, **tens))
+            with torch_geometry_path():
+                times["torch"].append(_timed(cpu, torch_ens.set_geometry_tensors, **tens))
+        # both now hold the same geometry; float64 coefficients are computed on read
+        coef = max(
+            _max_rel(a, b) for a, b in zip(kernel_ens._coef64, torch_ens._coef64, strict=True)
+        )
+        weights = _max_rel(kernel_ens.coupling_weights(), torch_ens.coupling_weights())
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append(
+            {
+                "B": B,
+                "median_s_torch": med["torch"],
+                "median_s_kernel": med["kernel"],
+                "ratio_torch_over_kernel": med["torch"] / med["kernel"],
+                "max_rel_diff_coefficients64": coef,
+                "max_rel_diff_weights32": weights,
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 128, 1024])
     parser.add_argument("--mask-sizes", type=int, nargs="*", default=[128, 4096])
+    parser.add_argument("--kernel-sizes", type=int, nargs="*", default=[128, 1024])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
@@ -269,6 +332,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "lattice": {"strips": STRIPS, "nu": NU, "nv": NV, **LATTICE, "dtype": "complex64"},
         "sizes": time_sizes(args.sizes, args.rounds, device, args.seed),
         "masks": time_masks(args.mask_sizes, args.rounds, device, args.seed),
+        "kernel": (
+            time_kernel(args.kernel_sizes, args.rounds, args.seed) if device.type == "cpu" else []
+        ),
     }
     print(f"{results['device']}, torch {results['torch']}, {args.threads} thread(s)")
     print(
@@ -287,6 +353,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(
                 f"{r['B']:>6} {1e3 * r['median_s_all']:>10.3f} "
                 f"{1e3 * r['median_s_masked']:>10.3f} {r['ratio_masked_over_all']:>11.2f}"
+            )
+    if results["kernel"]:
+        print(
+            f"{'B':>6} {'torch ms':>10} {'kernel ms':>10} {'torch/kernel':>13} "
+            f"{'coef64 diff':>12} {'w32 diff':>10}"
+        )
+        for r in results["kernel"]:
+            print(
+                f"{r['B']:>6} {1e3 * r['median_s_torch']:>10.3f} "
+                f"{1e3 * r['median_s_kernel']:>10.3f} {r['ratio_torch_over_kernel']:>13.2f} "
+                f"{r['max_rel_diff_coefficients64']:>12.2e} {r['max_rel_diff_weights32']:>10.2e}"
             )
     if args.json:
         with open(args.json, "w") as fh:

@@ -14,9 +14,11 @@ is shared by all elements.
 The geometry lives on the ensemble's device as float64 tensors ``[B]``, and the
 metric, coupling weights and seam phases are computed there, batched, by
 :mod:`hhml.core.mobius.ensemble_geometry` (analytic derivatives; no host round
-trip). :meth:`LatticeEnsemble.set_geometry_tensors` is the hot path of an
-environment step; :meth:`LatticeEnsemble.set_geometry` validates host values and
-calls it.
+trip) — on the CPU in one C++ pass by :mod:`hhml.core.mobius.geometry_kernel`
+(the same formulas, to a few ulp), which writes the coefficients only in the
+precisions the Laplacian holds; the float64 ones are then computed when first read.
+:meth:`LatticeEnsemble.set_geometry_tensors` is the hot path of an environment
+step; :meth:`LatticeEnsemble.set_geometry` validates host values and calls it.
 
 Public names: :class:`LatticeEnsemble`, :data:`GEOMETRY_KEYS`.
 """
@@ -33,6 +35,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from hhml.core.mobius.ensemble_geometry import MillerBandGeometry
+from hhml.core.mobius.geometry_kernel import GEOMETRY_STATUS, cpp_band_update
 from hhml.core.mobius.lattice import METRICS, MobiusStrip, band_laplacian
 from hhml.core.mobius.stack import TokamakStack
 from hhml.errors import LatticeError
@@ -145,6 +148,9 @@ class LatticeEnsemble(TokamakStack):
             device=self.device,
         )
         self._coef_cache: dict[torch.dtype, tuple[Tensor, ...]] = {}
+        #: float64 coefficients; None after a kernel update that did not need them (then
+        #: computed from the stored geometry on the first read of :attr:`_coef64`)
+        self._coef64_value: tuple[Tensor, ...] | None = None
         if metric == "flat":
             # the flat coefficients do not depend on the geometry: set them once
             flat = self._chart
@@ -248,6 +254,16 @@ class LatticeEnsemble(TokamakStack):
         bit-identical coefficients. Cast copies of the coefficients held for the
         Laplacian's precisions are refreshed, not dropped. Outputs are new tensors
         (the previous ones are not modified in place).
+
+        On the CPU the C++ kernel (:func:`~hhml.core.mobius.geometry_kernel.cpp_band_update`)
+        computes everything in one pass and writes the coefficients directly in the
+        precisions of :meth:`face_coefficients`' cache (float32 for complex64 fields: the
+        float64 values rounded); float64 coefficients nobody holds are computed from the
+        stored geometry when first read (``spectral_radius_bound``, a complex128
+        Laplacian), with the same kernel, so they are the values an eager update would
+        have stored. Where the kernel does not apply (other devices, inside
+        ``forbid_host_sync``, kernel unavailable: reason in ``GEOMETRY_STATUS``) the torch
+        path runs. ``benchmarks/bench_geometry.py`` times both.
         """
         geo = {
             "aspect": aspect,
@@ -273,18 +289,74 @@ class LatticeEnsemble(TokamakStack):
                     f"on {self.device}"
                 )
         real = self._chart.real_dtype
-        if self.metric == "embedded":
-            geo_lap = self._kernel.coefficients(aspect, kappa, delta)
-            self._coef64 = geo_lap.coefficients
-            self._area = geo_lap.area.to(real)
-            for cast in list(self._coef_cache):
-                self._coef_cache[cast] = tuple(c.to(cast) for c in self._coef64)
-            distances = geo_lap.distances
+        embedded = self.metric == "embedded"
+        # the C++ kernel (CPU; None elsewhere, reason in GEOMETRY_STATUS): one pass that
+        # writes the coefficients only in the precisions the Laplacian holds
+        casts = tuple(self._coef_cache) if embedded else ()
+        update = cpp_band_update(
+            self._kernel,
+            aspect,
+            kappa,
+            delta,
+            coupling_range,
+            coefficient_dtypes=casts,
+            area_dtype=real if embedded else None,
+            weight_dtype=real,
+        )
+        if update is not None:
+            if embedded:
+                if update.area is None:
+                    raise LatticeError(
+                        "the geometry kernel returned no areas (they were asked for)"
+                    )
+                # float64 ones nobody holds are computed when first read (_coef64)
+                self._coef64_value = update.coefficients.get(torch.float64)
+                for cast in casts:
+                    self._coef_cache[cast] = update.coefficients[cast]
+                self._area = update.area
+            if update.weights is None:
+                raise LatticeError("the geometry kernel returned no weights (they were asked for)")
+            self._weights = update.weights
         else:
-            distances = self._kernel.distances(aspect, kappa, delta)
-        self._weights = (distances * (-1.0 / coupling_range).reshape(-1, 1, 1, 1)).exp_().to(real)
+            if embedded:
+                geo_lap = self._kernel.coefficients(aspect, kappa, delta)
+                self._coef64 = geo_lap.coefficients
+                self._area = geo_lap.area.to(real)
+                for cast in casts:
+                    self._coef_cache[cast] = tuple(c.to(cast) for c in self._coef64)
+                distances = geo_lap.distances
+            else:
+                distances = self._kernel.distances(aspect, kappa, delta)
+            rate = (-1.0 / coupling_range).reshape(-1, 1, 1, 1)
+            self._weights = (distances * rate).exp_().to(real)
         self._seam = torch.polar(torch.ones_like(twist), twist).to(self.dtype).reshape(-1, 1, 1, 1)
         self._geo = {k: v.detach().clone() for k, v in geo.items()}
+
+    @property
+    def _coef64(self) -> tuple[Tensor, ...]:
+        """The Laplacian's face coefficients in float64, ``(c_u+, c_u−, c_v+, c_v−)``, each
+        ``[B, S, nu, nv]`` (1/length²).
+
+        After a kernel update that did not need them (no float64 Laplacian yet), computed
+        from the stored geometry on first read: the same kernel and inputs, so the same
+        values as an eager update, and the cached float32 copies are these rounded.
+        """
+        if self._coef64_value is None:
+            shape = [self._geo[k] for k in ("aspect", "kappa", "delta")]
+            update = cpp_band_update(
+                self._kernel, *shape, coefficient_dtypes=(torch.float64,), follow_device_paths=False
+            )
+            if update is None:  # the kernel ran for the update: it applies to its inputs
+                raise LatticeError(
+                    "float64 coefficients are due from the geometry kernel, which returned "
+                    f"none: {GEOMETRY_STATUS.last_skip}"
+                )
+            self._coef64_value = update.coefficients[torch.float64]
+        return self._coef64_value
+
+    @_coef64.setter
+    def _coef64(self, value: tuple[Tensor, ...]) -> None:
+        self._coef64_value = value
 
     def _check(self, geo: dict[str, FloatArray]) -> None:
         w = self._chart.half_width

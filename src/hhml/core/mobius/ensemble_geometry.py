@@ -48,8 +48,11 @@ a quadratic form in ``c(v)``: per-φ features ``[B·S, 2nu, F]`` times a fixed
 The squared strip distances ``|ΔC + Σ_k c_k Δf_k|²`` (same φ, same v) are the
 same kind of quadratic form in the vectors at the cell centres.
 
+The C++ kernel :mod:`hhml.core.mobius.geometry_kernel` evaluates the same formulas
+in one pass on the CPU, from :meth:`MillerBandGeometry.kernel_tensors`.
+
 Public names: :class:`MillerBandGeometry` (``evaluate``, ``coefficients``,
-``distances``, ``points``, ``offdiagonal``), :class:`BandMetric`,
+``distances``, ``points``, ``offdiagonal``, ``kernel_tensors``), :class:`BandMetric`,
 :class:`LaplacianGeometry`, :class:`CentrelineFrame`, :func:`miller_frame`,
 :func:`face_coefficients`.
 """
@@ -298,6 +301,31 @@ class MillerBandGeometry:
         # the same with the cell factors of the coefficients folded in (see coefficients)
         self._g_u_faces = self._metric_centre * self.du**4
         self._g_v_faces = self._metric_all[:, nv:] / self.dv**4
+        self._cos_phi, self._sin_phi = torch.cos(self.phi), torch.sin(self.phi)
+
+    def kernel_tensors(self) -> tuple[Tensor, ...]:
+        """The fixed chart tensors the C++ geometry kernel reads (float64, contiguous).
+
+        Returns
+        -------
+        tuple of Tensor
+            ``φ``, ``cos φ``, ``sin φ``, ``cos(φ/2)``, ``sin(φ/2)`` (each ``[2nu]``: cell
+            centres, then u-faces), the minor radii ``[S]`` (length units), and the
+            ``v``-bases ``[F, nv]`` (centres), ``[F, nv]`` (u-faces, × Δu⁴),
+            ``[F, nv + 1]`` (v-faces, ÷ Δv⁴) and ``[F, nv]`` (strip distances).
+        """
+        return (
+            self.phi,
+            self._cos_phi,
+            self._sin_phi,
+            self._cos_half,
+            self._sin_half,
+            self._minor,
+            self._metric_centre,
+            self._g_u_faces,
+            self._g_v_faces,
+            self._distance_basis,
+        )
 
     def _offsets(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
         """Cross-section coordinates ``c_k(v)``, ``[n, K]`` (``|dX/dv| = 1``)."""
