@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hhml.config.schema import HHmLConfig
+from hhml.core.resonance.noise_kernel import NOISE_STATUS, cpp_noise_add
 from hhml.core.resonance.stochastic import NoiseIncrement
 from hhml.errors import CheckpointError, ConfigError
 from hhml.ml.env import CONTROLS, MobiusVortexCore, default_env_config, make_vector_env
@@ -141,17 +142,48 @@ def test_smallest_stable_is_the_prefix_of_a_stable_sort() -> None:
         assert torch.equal(_smallest_stable(key, m), expected)
 
 
-@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
-def test_noise_draws_are_those_of_torch_randn(dtype: str) -> None:
-    """The in-place noise of Simulator.advance_by (NoiseIncrement): the same numbers as
-    ``psi + (noise·√dt)·torch.randn(...)`` from the same generator state (bit for bit)."""
+def _noisy_core(dtype: str) -> MobiusVortexCore:
     cfg = default_env_config()
     cfg = dataclasses.replace(cfg, simulation=cfg.simulation.replace(dtype=dtype))
     core = MobiusVortexCore(cfg, 3)
     core.reset()
     core.step(torch.full((3, 23), 0.5, dtype=torch.float64))  # noise temperature > 0
+    assert core.sim.equation.coefficients.use_noise
+    return core
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_cpu_noise_is_the_philox_stream_of_one_key_from_the_generator(dtype: str) -> None:
+    """The in-place noise of Simulator.advance_by on the CPU (NoiseIncrement → C++ kernel):
+    one 64-bit key drawn from the simulator's generator, then ``psi + (noise·√dt)·ξ`` with
+    ξ the kernel's stream of that key — bit for bit, in place or not, and the generator
+    advanced by exactly that one draw (so snapshots and checkpoints resume exactly)."""
+    core = _noisy_core(dtype)
     sim = core.sim
-    assert sim.equation.coefficients.use_noise
+    dt = sim.dt
+    amplitude = sim.equation.coefficients.noise
+    twin = torch.Generator().manual_seed(0)
+    twin.set_state(sim.generator.get_state())
+    key = torch.empty(1, dtype=torch.int64).random_(-(2**63), None, generator=twin)
+    psi = sim.psi.clone()
+    expected = cpp_noise_add(psi, amplitude.reshape(3), dt**0.5, key, False)
+    assert expected is not None, NOISE_STATUS.last_skip
+    state = sim.generator.get_state()
+    noise_step = NoiseIncrement()
+    out = noise_step.apply(psi.clone(), amplitude, dt, sim.generator, in_place=False)
+    assert torch.equal(out, expected)
+    sim.generator.set_state(state)
+    out = noise_step.apply(psi.clone(), amplitude, dt, sim.generator, in_place=True)
+    assert torch.equal(out, expected)
+    assert torch.equal(sim.generator.get_state(), twin.get_state())  # one draw
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_torch_noise_path_draws_the_numbers_of_torch_randn(dtype: str) -> None:
+    """The device path (CUDA, or the kernel disabled): the same numbers as
+    ``psi + (noise·√dt)·torch.randn(...)`` from the same generator state (bit for bit)."""
+    core = _noisy_core(dtype)
+    sim = core.sim
     dt = sim.dt
     twin = torch.Generator().manual_seed(0)
     twin.set_state(sim.generator.get_state())
@@ -161,10 +193,10 @@ def test_noise_draws_are_those_of_torch_randn(dtype: str) -> None:
     state = sim.generator.get_state()
     amplitude = sim.equation.coefficients.noise
     noise_step = NoiseIncrement()
-    out = noise_step.apply(psi.clone(), amplitude, dt, sim.generator, in_place=False)
+    out = noise_step.apply_torch(psi.clone(), amplitude, dt, sim.generator, in_place=False)
     assert torch.equal(out, expected)
     sim.generator.set_state(state)
-    out = noise_step.apply(psi.clone(), amplitude, dt, sim.generator, in_place=True)
+    out = noise_step.apply_torch(psi.clone(), amplitude, dt, sim.generator, in_place=True)
     assert torch.equal(out, expected)
     assert torch.equal(sim.generator.get_state(), twin.get_state())  # as many draws
 

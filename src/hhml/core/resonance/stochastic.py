@@ -1,10 +1,12 @@
 """The stochastic increments applied after each deterministic step (operator splitting).
 
 Thermal noise (Euler–Maruyama): ``ψ ← ψ + √(2T·dt)·ξ`` with ``ξ`` a standard complex
-normal per node (``⟨|ξ|²⟩ = 1``). Pair seeding: with probability ``pair_seeding·dt`` per
-step and batch element, a vortex–antivortex pair is imprinted at a random place. Every
-random number comes from the ``torch.Generator`` passed in, so a seeded simulator
-replays exactly.
+normal per node (``⟨|ξ|²⟩ = 1``); on the CPU through the C++ kernel of
+:mod:`~hhml.core.resonance.noise_kernel` (Philox4x32-10 keyed by one 64-bit draw from the
+generator), elsewhere through torch's ``normal_``. Pair seeding: with probability
+``pair_seeding·dt`` per step and batch element, a vortex–antivortex pair is imprinted at a
+random place. Every random number comes from the ``torch.Generator`` passed in, so a seeded
+simulator replays exactly (and generator state snapshots resume exactly).
 
 Public names: :class:`NoiseIncrement`, :func:`seed_pairs`.
 """
@@ -19,16 +21,19 @@ from torch import Tensor
 from hhml.core.mobius import MobiusStrip, TokamakStack
 from hhml.core.resonance.imprint import pair_factors
 from hhml.core.resonance.imprint_kernel import cpp_pair_factors
+from hhml.core.resonance.noise_kernel import cpp_noise_increment
 from hhml.utils.host_sync import device_paths_only
 
 __all__ = ["NoiseIncrement", "seed_pairs"]
 
 
 class NoiseIncrement:
-    """``ψ + amplitude·√dt·ξ``, drawing ξ into a buffer kept between steps."""
+    """``ψ + amplitude·√dt·ξ``: the C++ kernel on the CPU, else torch draws into a buffer kept
+    between steps."""
 
     def __init__(self) -> None:
         self._buffer: Tensor | None = None
+        self._key = torch.empty(1, dtype=torch.int64)
 
     def apply(
         self,
@@ -40,18 +45,59 @@ class NoiseIncrement:
     ) -> Tensor:
         """Add the noise increment to ``psi`` (complex, any shape).
 
-        ξ takes the numbers ``torch.randn(psi.shape, dtype=psi.dtype, generator=...)``
-        would (the same draws: real and imaginary parts normal with standard deviation
-        ``1/√2``, as torch draws a complex normal), scaled in the buffer (a real scale
-        times a complex number: the same roundings as the complex product).
+        Which numbers ξ takes:
+
+        - CPU ``psi`` (complex64/128) with the kernel available
+          (:func:`~hhml.core.resonance.noise_kernel.cpp_noise_increment`): one int64 key is
+          drawn from ``generator`` (one 64-bit draw per call, whatever the shape), and ξ is
+          the kernel's Philox4x32-10 / Box–Muller stream of that key (see
+          :mod:`~hhml.core.resonance.noise_kernel`); ``σ = amplitude·√dt`` in float64,
+          rounded to ψ's real dtype. The same numbers under any thread count, and inside
+          :func:`~hhml.utils.host_sync.forbid_host_sync` too (the key is read in C++: no
+          host synchronisation). Where it does not apply (reason in
+          ``noise_kernel.NOISE_STATUS.last_skip``), the torch path below.
+        - Otherwise (CUDA, ``HHML_CPP_KERNELS=0``, a kernel that cannot be built): ξ takes
+          the numbers ``torch.randn(psi.shape, dtype=psi.dtype, generator=...)`` would (the
+          same draws: real and imaginary parts normal with standard deviation ``1/√2``, as
+          torch draws a complex normal), scaled in the buffer (a real scale times a complex
+          number: the same roundings as the complex product); ``2·numel`` normals drawn.
 
         Parameters
         ----------
+        psi
+            The field, complex, any shape.
         amplitude
-            ``√(2T)``: a float, or a real tensor ``[B, 1, ...]`` broadcasting over ψ.
+            ``√(2T)`` (ψ units per √time): a float, or a real tensor ``[B, 1, ...]``
+            broadcasting over ψ.
+        dt
+            Time step (time units).
+        generator
+            Source of every random number (on ψ's device).
         in_place
             Add into ``psi`` (which the caller owns) instead of allocating.
+
+        Raises
+        ------
+        ConfigError
+            If an ``amplitude`` tensor does not broadcast to ``psi`` (kernel path).
         """
+        if psi.device.type == "cpu":
+            out = cpp_noise_increment(psi, amplitude, dt, generator, in_place, key=self._key)
+            if out is not None:
+                return out
+        return self.apply_torch(psi, amplitude, dt, generator, in_place)
+
+    def apply_torch(
+        self,
+        psi: Tensor,
+        amplitude: float | Tensor,
+        dt: float,
+        generator: torch.Generator,
+        in_place: bool,
+    ) -> Tensor:
+        """The torch path of :meth:`apply` on any device: ξ the numbers of
+        ``torch.randn(psi.shape, dtype=psi.dtype, generator=generator)`` (``2·numel``
+        normals), scaled in a buffer kept between steps. Arguments as :meth:`apply`."""
         buf = self._buffer
         like = (psi.shape, psi.dtype, psi.device)
         if buf is None or (buf.shape, buf.dtype, buf.device) != like:
