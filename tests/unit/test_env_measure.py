@@ -3,7 +3,9 @@
 The reference is the per-environment loop the environment used before (detect, then
 hexatic order and Hungarian ages strip by strip on the host), capped at K vortices per
 strip like the batched code. Both backends (padded torch, C++ kernel) are compared with
-it and with each other.
+it and with each other. The kernel's own paths are checked against the torch code too:
+ties in its neighbour search, edge angles of exactly ±π in its winding numbers, its
+moment sums, and results that do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import fields
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,7 @@ from hhml.ml.env.measure import (
     MATCH_ROUNDS,
     VortexMeasurement,
     VortexTracks,
+    _hexatic_torch,
     measure_vortices,
 )
 from hhml.ml.env.observables import hexatic_order
@@ -612,6 +617,170 @@ def test_cuda_torch_path_matches_cpu_without_synchronisation() -> None:
                 err_msg=name,
             )
         psi = psi + 0.03 * _random((B, S, 24, 10), torch.complex128, seed=40 + frame)
+
+
+# ------------------------------------------------------- kernel: neighbour ties, threads
+
+
+def _kernel_module() -> Any:
+    module = measure_kernel.load()
+    if module is None:
+        pytest.fail(f"C++ kernel unavailable: {measure_kernel.KERNEL_STATUS.reason}")
+    return module
+
+
+TOPOLOGY_CODE = {"mobius": 0, "cylinder": 1, "torus": 2}
+# the kernel's hexatic order of given points against the torch code (ties) and
+# observables.hexatic_order (generic points): measured ≤ 1.1e-16 and ≤ 2.2e-16
+KERNEL_HEX_TOL = 2e-15
+
+
+def _kernel_hexatic(module: Any, pts: torch.Tensor, topology: str, L: float, w: float) -> float:
+    u, v = pts[:, 0].contiguous(), pts[:, 1].contiguous()
+    return float(module.hexatic_points(u, v, TOPOLOGY_CODE[topology], L, w, 7, 6))
+
+
+def _torch_hexatic(pts: torch.Tensor, topology: str, L: float, w: float) -> float:
+    chart: Any = SimpleNamespace(topology=topology, length=L, half_width=w)
+    valid = torch.ones(1, 1, len(pts), dtype=torch.bool)
+    return float(_hexatic_torch(pts[None, None], valid, chart, 7, 6)[0, 0])
+
+
+@pytest.mark.parametrize("topology", ["mobius", "cylinder", "torus"])
+def test_kernel_hexatic_breaks_neighbour_ties_towards_the_lower_index(topology: str) -> None:
+    """Points of a square grid with dyadic coordinates (exact distances): every point has
+    tied candidates at the boundary of its 6 nearest (4 at the spacing, 4 diagonal), and
+    which diagonals are taken changes ψ₆. The kernel (whose rank selection sees the tie
+    and hands the window to the insertion list) must take the lower indices, as the torch
+    code's argmin does; the points are numbered in a shuffled order, so that the lower
+    index is not the nearer one in u. The other tie rule changes the result by ≥ 1e-2;
+    the kernel (which evaluates e^{6iθ} without atan2) is within KERNEL_HEX_TOL."""
+    module = _kernel_module()
+    L, w = 4.0, 1.0
+    uu, vv = torch.meshgrid(
+        torch.arange(16, dtype=torch.float64) * 0.25 + 0.125,
+        torch.arange(8, dtype=torch.float64) * 0.25 - 0.875,
+        indexing="ij",
+    )
+    grid = torch.stack([uu.flatten(), vv.flatten()], dim=-1)
+    gen = torch.Generator().manual_seed(3)
+    discriminates = False
+    for n in (128, 90, 40):  # the full grid, then subsets with ragged holes
+        pts = grid[torch.randperm(len(grid), generator=gen)[:n]]
+        want = _torch_hexatic(pts, topology, L, w)
+        assert abs(_kernel_hexatic(module, pts, topology, L, w) - want) <= KERNEL_HEX_TOL
+        # the test has teeth: the opposite tie rule (reversed numbering) gives another value
+        discriminates |= abs(_torch_hexatic(pts.flip(0), topology, L, w) - want) > 1e-6
+    assert discriminates
+
+
+@pytest.mark.parametrize("topology", ["mobius", "cylinder", "torus"])
+def test_kernel_hexatic_of_random_points(topology: str) -> None:
+    """Generic points (no ties) against observables.hexatic_order, from below min_points
+    to dense strips (first windows of 6 to 12 neighbours each side, widened or not);
+    within KERNEL_HEX_TOL."""
+    module = _kernel_module()
+    L, w = 2 * math.pi, 1.0
+    rng = np.random.default_rng(11)
+    for n in (3, 6, 7, 8, 13, 30, 57, 120, 250):
+        pts = np.stack([rng.uniform(0.0, L, n), rng.uniform(-w, w, n)], axis=-1)
+        want = hexatic_order(pts, L, w, topology, 7)
+        got = _kernel_hexatic(module, torch.from_numpy(pts), topology, L, w)
+        assert abs(got - want) <= KERNEL_HEX_TOL, n
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize("topology", ["mobius", "cylinder", "torus"])
+def test_real_field_edges_agree_with_the_torch_path(dtype: torch.dtype, topology: str) -> None:
+    """A real field (no seam twist) with complex values at every 4th row and 3rd column:
+    the edge products between real nodes have a zero imaginary part, so their angle is 0
+    or exactly ±π, the sign of that zero deciding (as in atan2). The kernel shares each
+    edge angle between the two plaquettes beside it (the reversed edge's product has the
+    negated imaginary part, +0 for +0) and must recompute the plaquettes with such an edge
+    in the torch order: integers, positions and ages equal the torch path's. Measured:
+    features ≤ 1.1e-16 apart, except the depths of complex64 (the strip rms is summed in
+    another order: 6.0e-8, core depth 2.3e-8); tolerances 1e-15 and 6e-7."""
+    _require_kernel("cpp")
+    B, S, K = 2, 2, 128
+    lat = _lattice(B, S, 20, 8, topology, dtype, twist=[0.0, 0.0])
+    psi = _random((B, S, 20, 8), torch.float64, seed=8).to(dtype)
+    psi[..., ::4, ::3] = _random(tuple(psi[..., ::4, ::3].shape), dtype, seed=9)
+    state = {b: VortexTracks.empty(B, S, K, "cpu") for b in BACKENDS}
+    for frame in range(2):
+        dt = np.full(B, 0.2 * frame)
+        out = {}
+        for b in BACKENDS:
+            out[b], state[b] = _measure(psi, lat, state[b], dt, K, b)
+        mt, mc = out["torch"], out["cpp"]
+        for name in ("valid", "i", "j", "charge", "overflow"):
+            assert torch.equal(getattr(mt, name), getattr(mc, name)), name
+        assert float(mc.count.min()) > 20
+        assert torch.equal(mt.position, mc.position)
+        assert torch.equal(state["torch"].age, state["cpp"].age)
+        for name in (*FEATURES, "depth"):
+            single = dtype == torch.complex64 and name in ("depth", "core_depth")
+            a, c = getattr(mt, name), getattr(mc, name)
+            assert float((a - c).abs().max()) <= (6e-7 if single else 1e-15), name
+        psi = psi.roll(1, -2)
+
+
+def test_kernel_results_do_not_depend_on_the_thread_count() -> None:
+    """The kernel works strip by strip (OpenMP over strips, each strip's sums in a fixed
+    order): 1 and 2 threads give bit-identical measurements and moment sums."""
+    _require_kernel("cpp")
+    B, S, K = 12, 2, 64
+    lat = _lattice(B, S, 24, 10, "mobius", torch.complex64)
+    psi = _random((B, S, 24, 10), torch.complex64, seed=12)
+    psi = 0.5 * psi + 0.25 * (psi.roll(1, -2) + psi.roll(-1, -2))
+    embedded = LatticeEnsemble(
+        B, S, 24, 10, twist=np.linspace(-1.0, 1.0, B), strip_spacing=2.0, metric="embedded",
+        dtype=torch.complex64,
+    )  # fmt: skip
+    _, tracks = _measure(psi, lat, VortexTracks.empty(B, S, K, "cpu"), np.zeros(B), K, "cpp")
+    psi = psi + 0.05 * _random((B, S, 24, 10), torch.complex64, seed=13)
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            m, t = _measure(psi, lat, tracks, np.full(B, 0.1), K, "cpp")
+            runs.append((m, t, measure_kernel.moment_sums_cpu(psi, embedded)))
+    finally:
+        torch.set_num_threads(before)
+    (m1, t1, s1), (m2, t2, s2) = runs
+    for name in [f.name for f in fields(VortexMeasurement)]:
+        assert torch.equal(getattr(m1, name), getattr(m2, name)), name
+    assert torch.equal(t1.age, t2.age)
+    assert s1 is not None and s2 is not None and torch.equal(s1, s2)
+    assert float(m1.mean_age.max()) > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
+@pytest.mark.parametrize("topology", ["mobius", "torus"])
+def test_kernel_moment_sums_against_the_torch_moments(
+    dtype: torch.dtype, topology: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moment_sums_cpu (per-node products as the torch code rounds them, float64 sums)
+    against the torch moments, on the Möbius band (ghost columns ±ψ) and on the torus (the
+    periodic v neighbours; an embedded torus has one strip). Measured: 1.9e-7 (complex64,
+    the torch code sums in float32) and 6.1e-16 (complex128) relative; tolerances 1.5e-6
+    and 6e-15."""
+    import hhml.ml.env.observables as observables
+
+    _require_kernel("cpp")
+    S = 2 if topology == "mobius" else 1
+    ens = LatticeEnsemble(
+        3, S, 20, 9, aspect=[8.0, 9.0, 10.0], kappa=[1.0, 1.4, 2.0], twist=[0.0, 0.7, -2.0],
+        strip_spacing=2.0, topology=topology, metric="embedded", dtype=dtype,
+    )  # fmt: skip
+    psi = _random((3, S, 20, 9), dtype, seed=14) + 0.5
+    assert measure_kernel.moment_sums_cpu(psi, ens) is not None
+    fast = observables.moment_tensors(psi, ens)
+    monkeypatch.setattr(observables, "moment_sums_cpu", lambda *args: None)
+    ref = observables.moment_tensors(psi, ens)
+    tol = 6e-15 if dtype == torch.complex128 else 1.5e-6
+    for key, value in ref.items():
+        torch.testing.assert_close(fast[key], value, rtol=tol, atol=0.0)
 
 
 # ----------------------------------------------------------------------------- timing

@@ -61,7 +61,9 @@ Backends
     ``s``), instead of the dense ``[B·S, K, K]`` tensors, and gives the same numbers:
     identical integers, positions, charges and ages; depths within one ulp (it sums the
     strip rms in another order) and hexatic order within ~1e-15 (it evaluates
-    ``e^{6iθ}`` as ``(du + i dv)⁶ / |d|⁶``). If it cannot be built,
+    ``e^{6iθ}`` as ``(du + i dv)⁶ / |d|⁶``). It also reduces the per-environment features
+    itself (the mean age with compensated summation: within ~1e-15 of torch's sum). If it
+    cannot be built,
     :data:`~hhml.ml.env.measure_kernel.KERNEL_STATUS` says why (and a warning is
     logged) and the torch code runs; on the CPU that code processes the pairwise
     tensors in cache-sized blocks of environments. ``backend="torch"`` or ``"cpp"``
