@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -112,6 +113,18 @@ def _level_arg(level: int | None) -> int:
     if isinstance(level, bool) or level not in (0, 1, 2):
         raise ConfigError(f"level = {level!r} is not valid; expected None, 0, 1 or 2")
     return level
+
+
+def _module_for(code: int) -> Any:
+    """The built kernel module, or None if it cannot be built; raises
+    :class:`~hhml.errors.ConfigError` if the code path ``code`` exceeds the build's."""
+    module = _load()
+    if module is not None and code > module.simd_level():
+        raise ConfigError(
+            f"level = {code} is not valid for this build; expected at most "
+            f"{module.simd_level()} (0 scalar, 1 AVX2, 2 AVX-512)"
+        )
+    return module
 
 
 def draw_key(generator: torch.Generator, out: Tensor | None = None) -> Tensor:
@@ -242,14 +255,9 @@ def cpp_noise_add(
         and key.numel() == 1
     ):
         return _skip("key must be a CPU int64 tensor of one element")
-    module = _load()
+    module = _module_for(code)
     if module is None:
         return _skip(f"kernel unavailable: {NOISE_STATUS.reason}")
-    if code > module.simd_level():
-        raise ConfigError(
-            f"level = {code} is not valid for this build; expected at most "
-            f"{module.simd_level()} (0 scalar, 1 AVX2, 2 AVX-512)"
-        )
     src = psi if in_place else psi.contiguous()
     out: Tensor = module.noise_add(src, scale, float(factor), key, in_place, code)
     NOISE_STATUS.last_skip = ""
@@ -373,14 +381,9 @@ def cpp_philox4x32_10(counter: Tensor, key: Tensor, *, level: int | None = None)
         raise ConfigError(
             f"counter has {counter.shape[0]} rows and key {key.shape[0]}; expected as many"
         )
-    module = _load()
+    module = _module_for(code)
     if module is None:
         return _skip(f"kernel unavailable: {NOISE_STATUS.reason}")
-    if code > module.simd_level():
-        raise ConfigError(
-            f"level = {code} is not valid for this build; expected at most "
-            f"{module.simd_level()} (0 scalar, 1 AVX2, 2 AVX-512)"
-        )
     out: Tensor = module.philox(counter.contiguous(), key.contiguous(), code)
     NOISE_STATUS.last_skip = ""
     return out
