@@ -254,6 +254,29 @@ def test_state_dict_without_replay_is_smaller() -> None:
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_replay_in_state_dict_is_a_snapshot_copied_once(
+    algorithm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay section is the buffer's own CPU copy, taken as it is (no second copy of
+    what may be gigabytes), and later experience does not change it."""
+    agent = make_agent(small_config(algorithm), OBS_DIM, ACT_DIM, "cpu", seed=0)
+    stream = ToyStream(0)
+    obs, _ = drive(agent, stream, np.zeros((N_ENVS, OBS_DIM), np.float32), 6)
+    state = agent.state_dict()
+    before = {k: v.clone() for k, v in state["replay"].items() if isinstance(v, torch.Tensor)}
+    assert before
+    drive(agent, stream, obs, 6)  # the buffer fills further and wraps nothing back
+    for key, value in before.items():
+        assert torch.equal(state["replay"][key], value), key
+    own = agent._replay_state()
+    assert own is not None
+    monkeypatch.setattr(agent, "_replay_state", lambda: own)
+    taken = agent.state_dict()["replay"]
+    for key, value in own.items():
+        assert taken[key] is value, key
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_checkpoint_missing_key_named(algorithm: str) -> None:
     agent = make_agent(small_config(algorithm), OBS_DIM, ACT_DIM, "cpu", seed=0)
     state = agent.state_dict()

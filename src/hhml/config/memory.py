@@ -25,6 +25,7 @@ from hhml.config.agent import AgentConfig
 from hhml.config.controls import NUM_CONTROLS
 from hhml.config.schema import HHmLConfig
 from hhml.errors import ConfigError
+from hhml.utils.cpp_build import kernels_enabled
 
 __all__ = [
     "COMPONENT_KEYS",
@@ -49,35 +50,86 @@ _F32 = 4  # bytes of float32 (networks, replay, observations)
 _F64 = 8  # bytes of float64 (geometry coefficients, vortex tracking)
 _GIB = float(1 << 30)
 
+
 # --- per lattice node of one environment (see docs/memory.md, "Model") ---------------
-#: Complex field-sized buffers alive at the peak of an env step: ψ, the four RK4
-#: stages k₁…k₄, the stage argument ψ + a·dt·k, the accumulated update, the noise
-#: draw, the reset draw of the masked auto-reset and the new state.
-_FIELD_BUFFERS = 10
-#: float64 per node of the embedded geometry: four face coefficients of the
-#: Laplacian and two of the metric features recomputed on every env step.
-_GEOMETRY_F64 = 6
-#: real-dtype (float32 for complex64) per node: the cast copies of the four face
-#: coefficients held for the Laplacian's precision (area and coupling weights are
-#: per strip and counted in the same four).
-_GEOMETRY_REAL = 4
-#: measurement per node: the detector's float64 phase, |ψ|², plaquette winding and
-#: core depth, |ψ|² and the phase in the field's real dtype, and two one-byte masks
-#: (vortex cores, valid plaquettes).
-_MEASURE_F64 = 4
-_MEASURE_REAL = 2
-_MEASURE_BYTES = 2
-#: float64 ``[K', K']`` scratch of the vortex tracker per env (pairwise distances,
-#: their minima and the linking masks), ``K' = min(max_vortices, nu·nv / 8)``: it
-#: grows with the vortices found, and fields after a few steps carry about one per
+@dataclass(frozen=True)
+class _NodeCounts:
+    """Buffers per lattice node that one env step holds at its peak, for one code path.
+
+    ``*_junction`` counts are per node of a junction between neighbouring strips
+    (``(strips − 1) · nu · nv`` of them per env); the others per node of the env.
+    """
+
+    #: complex field-sized buffers
+    field: int
+    field_junction: int
+    #: float64 and real-dtype geometry buffers (coefficients, areas, coupling weights)
+    geometry_f64: int
+    geometry_real: int
+    geometry_real_junction: int
+    #: float64, real-dtype and one-byte measurement buffers
+    measure_f64: int
+    measure_real: int
+    measure_bytes: int
+    #: whether the tracker's float64 [K', K'] pair buffers exist
+    tracker_pairs: bool
+    #: the dt check's 16-element ensemble: complex and float64 buffers per element node
+    check_complex: int
+    check_f64: int
+
+
+#: CPU with the C++ kernels (the default there): the fused RK4 step, the noise, the
+#: geometry update, the imprints and the measurement work in place or in per-thread
+#: scratch. Alive at the peak, per env: ψ, the RK4 kernel's new state, the reset draw
+#: of the masked auto-reset and its merge (4 complex per node) and one complex buffer
+#: per junction node (the coupling term); five real-dtype buffers per node (four face
+#: coefficients and the area) and two per junction node (coupling weights), twice while
+#: the geometry update replaces them. The dt check's zero field and two float64 per
+#: element node: fitted to the measured peaks (docs/memory.md).
+_KERNEL_COUNTS = _NodeCounts(
+    field=4,
+    field_junction=1,
+    geometry_f64=0,
+    geometry_real=10,
+    geometry_real_junction=4,
+    measure_f64=0,
+    measure_real=0,
+    measure_bytes=0,
+    tracker_pairs=False,
+    check_complex=1,
+    check_f64=2,
+)
+#: the torch code (CUDA, or a CPU with ``HHML_CPP_KERNELS=0``): ψ, the RK4 stages
+#: k₁…k₄, the stage argument, the accumulated update, the noise draw, the reset draw
+#: and the new state (10 complex per node); the batched float64 metric, frame and
+#: coefficient temporaries of the geometry update (26 float64, fitted to the measured
+#: peaks) and four real-dtype cast copies of the face coefficients; the detector's
+#: float64 phase, |ψ|², plaquette winding and core depth, |ψ|² and phase in the real
+#: dtype and two one-byte masks; the tracker's pair buffers; the dt check's zero field
+#: and four float64 face coefficients per element node.
+_TORCH_COUNTS = _NodeCounts(
+    field=10,
+    field_junction=0,
+    geometry_f64=26,
+    geometry_real=4,
+    geometry_real_junction=0,
+    measure_f64=4,
+    measure_real=2,
+    measure_bytes=2,
+    tracker_pairs=True,
+    check_complex=1,
+    check_f64=4,
+)
+#: float64 ``[K', K']`` scratch of the torch vortex tracker per env (pairwise
+#: distances, their minima and the linking masks), ``K' = min(max_vortices, nu·nv / 8)``:
+#: it grows with the vortices found, and fields after a few steps carry about one per
 #: 8 plaquettes or fewer (fitted to measured peaks, docs/memory.md).
 _TRACK_PAIR_BUFFERS = 5
 _PLAQUETTES_PER_VORTEX = 8
-#: the env checks dt once on the 16 corner geometries of the control box: a
-#: 16-element ensemble with a zero field, built before its own one; what stays
-#: resident of it: the field and the four float64 face coefficients per node.
+#: the env checks dt once on the 16 corner geometries of the control box (a 16-element
+#: ensemble with a zero field, built before its own one); freed, but what the allocator
+#: keeps of it counts towards the peak.
 _STABILITY_CHECK_ELEMENTS = 16
-_STABILITY_CHECK_F64 = 4
 #: activations kept per hidden layer and sample in one gradient step of an MLP agent:
 #: linear and ReLU outputs of the critics, target critics, target actor, actor and
 #: the actor loss's critic pass, plus their gradients.
@@ -111,8 +163,8 @@ class MemoryEstimate:
     Attributes
     ----------
     field_state : int
-        Complex fields of the training and evaluation envs: ψ, the RK4 stages and
-        the noise draw.
+        Complex field-sized buffers of the training and evaluation envs' step (ψ, the
+        new state, the reset draw; on the torch path also the RK4 stages and the noise).
     lattice_geometry : int
         Metric and Laplacian coefficients of the ensembles (float64 and cast copies).
     stability_check : int
@@ -128,8 +180,8 @@ class MemoryEstimate:
         The replay buffer (float32 transitions; int64 episode steps for sequences).
     checkpoint : int
         What writing ``model_last.pt`` copies: the agent's state (networks, Adam
-        moments), the training envs' fields and, with ``training.save_replay``, two
-        copies of the filled part of the replay buffer.
+        moments), the training envs' fields and, with ``training.save_replay``, one
+        copy of the filled part of the replay buffer.
     runtime : int
         Fixed overhead of a training process beyond its tensors.
     obs_dim, act_dim : int
@@ -227,7 +279,7 @@ def _activation_bytes(agent: AgentConfig, obs: int, act: int) -> int:
 # ----------------------------------------------------------------------------- public API
 
 
-def estimate_memory(cfg: HHmLConfig) -> MemoryEstimate:
+def estimate_memory(cfg: HHmLConfig, device: torch.device | None = None) -> MemoryEstimate:
     """Estimate the peak memory of ``hhml-train`` for ``cfg``, before anything is built.
 
     Counts, per tensor and with its dtype, what one training process holds at its
@@ -242,12 +294,18 @@ def estimate_memory(cfg: HHmLConfig) -> MemoryEstimate:
     ----------
     cfg
         The whole (validated) config.
+    device
+        Where the run will compute (None: the CPU). On a CPU the env step runs the C++
+        kernels unless ``HHML_CPP_KERNELS=0``, and holds far fewer field-sized buffers
+        than the torch code that runs elsewhere; the counts of each path are in
+        ``docs/memory.md``.
 
     Returns
     -------
     MemoryEstimate
         Bytes per component; ``.total`` is the estimate.
     """
+    kernels = (device is None or device.type == "cpu") and kernels_enabled()
     lat, agent = cfg.lattice, cfg.agent
     complex_bytes = 16 if cfg.simulation.dtype == "complex128" else 8
     real_bytes = complex_bytes // 2
@@ -256,15 +314,21 @@ def estimate_memory(cfg: HHmLConfig) -> MemoryEstimate:
         obs, act = MOBIUS_OBS_DIM, MOBIUS_ACT_DIM
         nodes = lat.strips * lat.nu * lat.nv  # per environment
         envs = cfg.env.num_envs + 1  # training envs + the evaluation env
-        geometry_per_node = _GEOMETRY_F64 * _F64 + _GEOMETRY_REAL * real_bytes
-        field = envs * nodes * _FIELD_BUFFERS * complex_bytes
+        junctions = (lat.strips - 1) * lat.nu * lat.nv
+        k = _KERNEL_COUNTS if kernels else _TORCH_COUNTS
+        field = envs * (nodes * k.field + junctions * k.field_junction) * complex_bytes
         env_state = cfg.env.num_envs * nodes * complex_bytes  # ψ in the checkpoint
-        geometry = envs * nodes * geometry_per_node
-        check_per_node = complex_bytes + _STABILITY_CHECK_F64 * _F64
+        geometry = envs * (
+            nodes * (k.geometry_f64 * _F64 + k.geometry_real * real_bytes)
+            + junctions * k.geometry_real_junction * real_bytes
+        )
+        check_per_node = k.check_complex * complex_bytes + k.check_f64 * _F64
         check = _STABILITY_CHECK_ELEMENTS * nodes * check_per_node
-        tracked = min(cfg.env.max_vortices, lat.nu * lat.nv // _PLAQUETTES_PER_VORTEX)
-        pairs = _TRACK_PAIR_BUFFERS * tracked**2 * _F64
-        per_node = _MEASURE_F64 * _F64 + _MEASURE_REAL * real_bytes + _MEASURE_BYTES
+        per_node = k.measure_f64 * _F64 + k.measure_real * real_bytes + k.measure_bytes
+        pairs = 0
+        if k.tracker_pairs:
+            tracked = min(cfg.env.max_vortices, lat.nu * lat.nv // _PLAQUETTES_PER_VORTEX)
+            pairs = _TRACK_PAIR_BUFFERS * tracked**2 * _F64
         measure = envs * (nodes * per_node + pairs)
     else:  # a gymnasium env: its spaces are unknown here, assume the smallest
         obs, act = 1, 1
@@ -276,10 +340,10 @@ def estimate_memory(cfg: HHmLConfig) -> MemoryEstimate:
     rows = _replay_rows(agent, cfg.env.num_envs)
     replay = (rows + 1) * row  # + the evaluation copy's one-transition buffer
     # model_last.pt: state_dict() copies parameters, targets and Adam moments, and the
-    # filled rows of the replay buffer twice (its own copy, then tensors_to_cpu's)
+    # filled rows of the replay buffer once (the buffer's own CPU copy)
     checkpoint = (trained * 3 + target) * _F32 + env_state
     if cfg.training.save_replay:
-        checkpoint += 2 * min(rows, cfg.training.total_steps + cfg.env.num_envs) * row
+        checkpoint += min(rows, cfg.training.total_steps + cfg.env.num_envs) * row
     return MemoryEstimate(
         field_state=field,
         lattice_geometry=geometry,
@@ -376,7 +440,7 @@ def check_memory(
         ``processes`` × the estimate exceeds the available memory; the message gives
         both (GiB), the largest components and the config keys that reduce them.
     """
-    estimate = estimate_memory(cfg)
+    estimate = estimate_memory(cfg, device)
     try:
         available = available_memory(device, meminfo)
     except OSError as exc:

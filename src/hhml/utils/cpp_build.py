@@ -61,6 +61,12 @@ class KernelStatus:
     last_skip: str = ""
 
 
+def kernels_enabled() -> bool:
+    """False when the environment variable ``HHML_CPP_KERNELS`` is ``0``: every C++
+    kernel then stays unbuilt and the torch code runs instead."""
+    return os.environ.get("HHML_CPP_KERNELS", "1") != "0"
+
+
 def simd_flags() -> list[str]:
     """``-march=native`` when this x86 CPU has AVX2 and FMA (the build is cached per flag
     set, under a name with the suffix ``_avx2``)."""
@@ -132,7 +138,7 @@ class CppKernel:
             if self.status.tried:
                 return self._module
             self.status.tried = True
-            if os.environ.get("HHML_CPP_KERNELS", "1") == "0":
+            if not kernels_enabled():
                 self.status.reason = "disabled by HHML_CPP_KERNELS=0"
                 if self.warn_disabled:
                     _LOG.warning("HHmL %s %s; %s", self.what, self.status.reason, self.fallback)

@@ -188,7 +188,8 @@ class OffPolicyAgent(Agent):
 
     @abstractmethod
     def _replay_state(self) -> dict[str, Any] | None:
-        """The replay buffer's state dict (None if no buffer exists yet)."""
+        """The replay buffer's state dict, its tensors fresh CPU copies (None if no buffer
+        exists yet)."""
 
     @abstractmethod
     def _load_replay_state(self, state: dict[str, Any]) -> None:
@@ -316,11 +317,13 @@ class OffPolicyAgent(Agent):
             },
             "extra": self._extra_state(),
         }
+        result: dict[str, Any] = tensors_to_cpu(state)
         if include_replay:
+            # already a CPU copy made by the buffer: taken as it is, so a checkpoint holds
+            # the buffer once more in memory while it is written, not twice
             replay = self._replay_state()
             if replay is not None:
-                state["replay"] = replay
-        result: dict[str, Any] = tensors_to_cpu(state)
+                result["replay"] = replay
         return result
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

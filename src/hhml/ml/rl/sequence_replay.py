@@ -179,7 +179,7 @@ class SequenceReplayBuffer:
             "num_envs": self.num_envs,
             "position": self.position,
             "size": self.size,
-            "next_episode_step": self._next_episode_step.clone(),
+            "next_episode_step": self._next_episode_step.to("cpu", copy=True),
             "episode_step": self._episode_step[:, : self.size].to("cpu", copy=True),
             **{
                 name: self._storage[name][:, : self.size].to("cpu", copy=True)
