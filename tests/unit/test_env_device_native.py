@@ -228,3 +228,26 @@ def test_annihilation_kernel_path_matches_the_device_path() -> None:
         dense, n_dense = annihilate(psi, core.lattice.strip, vort, *args, max_targets=8)
     assert torch.equal(n_host, n_dense) and int(n_host.sum()) > 0
     assert float((host - dense).abs().max()) <= 1.5e-6 * float(psi.abs().max())
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128, torch.float32])
+def test_finite_per_env_agrees_with_isfinite_on_every_kind_of_entry(dtype: torch.dtype) -> None:
+    """The env's failure check (one multiply and one sum) against ``torch.isfinite``: NaN,
+    ±inf in either part, and finite extremes (largest, subnormal, −0) that must pass."""
+    from hhml.ml.env.core import finite_per_env
+
+    real = torch.finfo(torch.empty(0, dtype=dtype).real.dtype)
+    psi = torch.ones((7, 2, 3, 4), dtype=dtype)
+    psi[1, 0, 1, 2] = float("nan")
+    psi[2, 1, 2, 3] = float("inf")
+    psi[3, 0, 0, 0] = -float("inf")
+    psi[4, 0, 0, 0], psi[4, 1, 2, 3], psi[4, 1, 0, 0] = real.max, real.tiny / 4, -0.0
+    psi[5, 0, 0, 0], psi[5, 0, 0, 1] = float("inf"), float("nan")
+    if dtype.is_complex:
+        psi[6, 1, 1, 1] = complex(1.0, float("nan"))
+        psi[0, 0, 0, 0] = complex(-real.max, real.max)
+    else:
+        psi[6, 1, 1, 1] = -float("nan")
+    expected = torch.isfinite(psi).flatten(1).all(dim=1)
+    assert expected.tolist() == [True, False, False, False, True, False, False]
+    assert torch.equal(finite_per_env(psi), expected)

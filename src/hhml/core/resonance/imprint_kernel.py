@@ -10,6 +10,10 @@ nearest-image chart distance ``d(x; u₀, v₀)`` (``imprint._image_distance``):
   increasing ``t``, as ``index_add_`` does.
 - :func:`cpp_imprint_apply` — ``psi[g] · e^{i·out[g]}`` in one pass, without the angle
   tensor (what ``annihilate`` applies to the field).
+- :func:`cpp_select_targets` — the vortices ``annihilate`` targets (the deepest candidates
+  per env, ties in column order), packed as the target arrays of :func:`cpp_imprint_apply`:
+  the selection of ``annihilation._select_torch`` in one pass instead of ~40 small tensor
+  operations.
 - :func:`cpp_pair_factors` — the same result as :func:`hhml.core.resonance.imprint.pair_factors`
   (two seam-wrapped cores per pair, ``tanh(d/ξ)^{|q|}`` amplitude, torus gauge ramp).
 
@@ -31,7 +35,8 @@ outside the contract) or when the kernel cannot be built; the reason is recorded
 :data:`IMPRINT_STATUS` (and a failed build is logged) — never silently. Set
 ``HHML_CPP_KERNELS=0`` to disable them.
 
-Public names: :func:`cpp_imprint_angles`, :func:`cpp_imprint_apply`, :func:`cpp_pair_factors`,
+Public names: :func:`cpp_imprint_angles`, :func:`cpp_imprint_apply`, :func:`cpp_select_targets`,
+:func:`cpp_pair_factors`,
 :data:`IMPRINT_STATUS`
 (a :class:`~hhml.utils.cpp_build.KernelStatus`).
 """
@@ -49,14 +54,20 @@ from hhml.utils.cpp_build import CppKernel, simd_flags
 if TYPE_CHECKING:
     from hhml.core.mobius import MobiusStrip
 
-__all__ = ["IMPRINT_STATUS", "cpp_imprint_angles", "cpp_imprint_apply", "cpp_pair_factors"]
+__all__ = [
+    "IMPRINT_STATUS",
+    "cpp_imprint_angles",
+    "cpp_imprint_apply",
+    "cpp_pair_factors",
+    "cpp_select_targets",
+]
 
 _SOURCE = Path(__file__).parent / "csrc" / "imprint.cpp"
 _TOPOLOGY = {"mobius": 0, "cylinder": 1, "torus": 2}
 
 
 _KERNEL = CppKernel(
-    "hhml_imprint_v3",
+    "hhml_imprint_v4",
     _SOURCE,
     # no FMA contraction: keep the rounding of the torch operation sequence; no errno from
     # sqrt (lets its loops vectorise); 256-bit vectors on AVX-512 CPUs (rows of a few
@@ -239,6 +250,78 @@ def cpp_imprint_apply(
         radius.contiguous(),
         group.contiguous(),
     )
+
+
+def cpp_select_targets(
+    depth: Tensor,
+    valid: Tensor,
+    count: Tensor,
+    position: Tensor,
+    charge: Tensor,
+    strength: Tensor,
+    radius: Tensor,
+    quality_threshold: Tensor,
+    preserve_ratio: Tensor,
+    max_targets: int,
+    slots_per_strip: int,
+    real_dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor] | None:
+    """The targets of :func:`hhml.ml.env.annihilation.annihilate`, packed, or None.
+
+    Parameters
+    ----------
+    depth, valid, charge
+        ``[B, S·K]`` float64, bool and int64: the core depth, slot occupancy and charge
+        of every tracked vortex (``K`` = ``slots_per_strip`` slots per strip).
+    count
+        float64 ``[B]``: detected vortices per env (all, not only the tracked ones).
+    position
+        float64 ``[B, S·K, 2]``: chart positions ``(u, v)`` (length units).
+    strength, radius, quality_threshold, preserve_ratio
+        float64 ``[B]``: the four annihilation controls.
+    max_targets
+        ``M``, in ``[1, S·K]``.
+    slots_per_strip
+        ``K``.
+    real_dtype
+        The chart's real dtype: the dtype of the returned target arrays.
+
+    Returns
+    -------
+    tuple or None
+        ``u0, v0, weight, radius, group, targeted``: the first five ``[T]`` over the
+        chosen targets, env-major and by decreasing depth inside an env (ties in column
+        order); ``weight = −strength·charge``; ``group = b·S + column // K`` (the strip);
+        ``targeted`` int64 ``[B]``. Equal, value for value, to what ``annihilate``
+        computes with tensor operations. None (reason in ``IMPRINT_STATUS.last_skip``)
+        for tensors that are not on the CPU or when the kernel is unavailable.
+    """
+    tensors = (depth, valid, count, position, charge, strength, radius)
+    if any(x.device.type != "cpu" for x in (*tensors, quality_threshold, preserve_ratio)):
+        _skip("select_targets runs on the CPU; a tensor is on another device")
+        return None
+    module = _load()
+    if module is None:
+        _skip(f"kernel unavailable: {IMPRINT_STATUS.reason}")
+        return None
+    like = torch.empty(0, dtype=real_dtype)
+    f64 = torch.float64
+    out = module.select_targets(
+        depth.to(f64).contiguous(),
+        valid.contiguous(),
+        count.to(f64).contiguous(),
+        position.to(f64).contiguous(),
+        charge.to(torch.int64).contiguous(),
+        strength.to(f64).contiguous(),
+        radius.to(f64).contiguous(),
+        quality_threshold.to(f64).contiguous(),
+        preserve_ratio.to(f64).contiguous(),
+        max_targets,
+        slots_per_strip,
+        like,
+    )
+    IMPRINT_STATUS.last_skip = ""
+    return out[0], out[1], out[2], out[3], out[4], out[5]
 
 
 def cpp_pair_factors(

@@ -18,12 +18,14 @@ removed by a local smooth factor, so the envelope leaves a phase step across
 the ray where Φ_v jumps, inside the radius ``r_b``, which the dynamics then
 relaxes. ``s_b = 0`` or ``p_b = 1`` leaves the field unchanged.
 
-The whole batch is one set of tensor operations on the field's device: the
-selection is a stable sort of a padded ``[B, S·K]`` table, the imprints are phase
-fields ``[T, nu, nv]`` added per (env, strip). On a GPU ``T = B · max_targets``
-(unchosen slots add exactly 0) and nothing is copied to the host; on a CPU, where
-there is no device to wait for, only the chosen targets are computed, by the C++ kernel
-:func:`~hhml.core.resonance.imprint_kernel.cpp_imprint_apply` (which also applies the
+On a device the whole batch is one set of tensor operations: the selection is a
+partial stable sort of a padded ``[B, S·K]`` table, the imprints are phase fields
+``[T, nu, nv]`` added per (env, strip), ``T = B · max_targets`` (unchosen slots add
+exactly 0), and nothing is copied to the host. On a CPU, where there is no device to
+wait for, the C++ kernels select the targets
+(:func:`~hhml.core.resonance.imprint_kernel.cpp_select_targets`, the same targets in the
+same order) and compute only the chosen imprints
+(:func:`~hhml.core.resonance.imprint_kernel.cpp_imprint_apply`, which also applies the
 factor, and leaves out terms below the last bit of the angle; see its module).
 
 Public names: ``annihilate``.
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from hhml.core.mobius import MobiusStrip
 from hhml.core.resonance.imprint import _image_distance, _phase
-from hhml.core.resonance.imprint_kernel import cpp_imprint_apply
+from hhml.core.resonance.imprint_kernel import cpp_imprint_apply, cpp_select_targets
 from hhml.ml.env.measure import VortexMeasurement
 from hhml.utils.host_sync import device_paths_only
 
@@ -79,44 +81,37 @@ def annihilate(
     M = min(max_targets, S * K)
     if M == 0:
         return psi, torch.zeros(B, dtype=torch.int64, device=psi.device)
-    depth = vortices.depth.reshape(B, S * K)
-    candidate = vortices.valid.reshape(B, S * K) & (depth >= quality_threshold[:, None])
-    n_target = torch.floor((1.0 - preserve_ratio) * vortices.count + 1e-9).clamp_max(M)
-    n_target = torch.where(strength > 0.0, n_target, torch.zeros_like(n_target))
-    # deepest candidates first; a stable sort keeps the plaquette order among equals
-    key = torch.where(candidate, -depth, float("inf"))
-    order = _smallest_stable(key, M)
-    rank = torch.arange(M, device=psi.device)
-    chosen = torch.gather(candidate, 1, order) & (rank[None, :] < n_target[:, None])
-    targeted = chosen.sum(dim=1)
-
-    # the imprints of the chosen slots only where the host may look (CPU: compaction and
-    # the C++ kernel); on a device every slot is computed, unchosen ones adding exactly 0
-    on_host = psi.device.type == "cpu" and not device_paths_only()
-    if on_host:
-        slots = torch.nonzero(chosen.reshape(-1)).reshape(-1)
-    else:
-        slots = torch.arange(B * M, device=psi.device)
-    env = slots // M
-    flat = order.reshape(-1).index_select(0, slots)  # index into [S·K] of each slot's vortex
-    node = env * (S * K) + flat  # index into [B·S·K]
+    controls = (strength, radius, quality_threshold, preserve_ratio)
     rd = chart.real_dtype
-    pos = vortices.position.reshape(B * S * K, 2).index_select(0, node).to(rd)
-    charge = vortices.charge.reshape(B * S * K).index_select(0, node).to(rd)
-    weight = -strength.to(rd).index_select(0, env) * charge
-    if not on_host:  # the CPU slots are all chosen (× 1 is exact)
-        weight = weight * chosen.reshape(-1).to(rd)
-    r = radius.to(rd).index_select(0, env)
-    group = env * S + flat // K
-    if on_host:
+    # the imprints of the chosen slots only where the host may look (CPU: the selection and
+    # the imprints in C++); on a device every slot is computed, unchosen ones adding 0
+    if psi.device.type == "cpu" and not device_paths_only():
+        picked = cpp_select_targets(
+            vortices.depth.reshape(B, S * K),
+            vortices.valid.reshape(B, S * K),
+            vortices.count,
+            vortices.position.reshape(B, S * K, 2),
+            vortices.charge.reshape(B, S * K),
+            *controls,
+            M,
+            K,
+            rd,
+        )
+        if picked is None:  # (reason in IMPRINT_STATUS) the same selection in torch
+            picked = _select_torch(vortices, *controls, M, rd, compact=True)
+        u0, v0, weight, r, group, targeted = picked
         # psi · e^{i·angles} in one C++ pass (None: the kernel does not apply, see
         # IMPRINT_STATUS; then the torch code below runs)
         strips = psi.reshape(B * S, *psi.shape[2:])
-        out = cpp_imprint_apply(strips, chart, pos[:, 0], pos[:, 1], weight, r, group)
+        out = cpp_imprint_apply(strips, chart, u0, v0, weight, r, group)
         if out is not None:
             return out.reshape(psi.shape), targeted
-    u0, v0 = pos[:, 0, None, None], pos[:, 1, None, None]
+    else:
+        u0, v0, weight, r, group, targeted = _select_torch(
+            vortices, *controls, M, rd, compact=False
+        )
     uu, vv = chart.coordinates()
+    u0, v0 = u0[:, None, None], v0[:, None, None]
     phi = _phase(chart, uu, vv, u0, v0)  # [T, nu, nv]
     d = _image_distance(chart, uu, vv, u0, v0)
     rr = r[:, None, None]
@@ -125,6 +120,53 @@ def annihilate(
     total.index_add_(0, group, angle)
     factor = torch.polar(torch.ones_like(total), total).to(psi.dtype).reshape(psi.shape)
     return psi * factor, targeted
+
+
+def _select_torch(
+    vortices: VortexMeasurement,
+    strength: Tensor,
+    radius: Tensor,
+    quality_threshold: Tensor,
+    preserve_ratio: Tensor,
+    M: int,
+    rd: torch.dtype,
+    compact: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The targets of :func:`annihilate` as tensor operations (no host synchronisation
+    unless ``compact``).
+
+    Returns ``u0, v0, weight, radius, group, targeted`` like
+    :func:`~hhml.core.resonance.imprint_kernel.cpp_select_targets`: with ``compact`` the
+    chosen slots only (a ``nonzero``, which synchronises a device); otherwise all ``B·M``
+    slots, the unchosen ones with weight 0 (shapes independent of the values).
+    """
+    B, S, K = vortices.valid.shape
+    dev = vortices.valid.device
+    depth = vortices.depth.reshape(B, S * K)
+    candidate = vortices.valid.reshape(B, S * K) & (depth >= quality_threshold[:, None])
+    n_target = torch.floor((1.0 - preserve_ratio) * vortices.count + 1e-9).clamp_max(M)
+    n_target = torch.where(strength > 0.0, n_target, torch.zeros_like(n_target))
+    # deepest candidates first; a stable sort keeps the plaquette order among equals
+    key = torch.where(candidate, -depth, float("inf"))
+    order = _smallest_stable(key, M)
+    rank = torch.arange(M, device=dev)
+    chosen = torch.gather(candidate, 1, order) & (rank[None, :] < n_target[:, None])
+    targeted = chosen.sum(dim=1)
+    if compact:
+        slots = torch.nonzero(chosen.reshape(-1)).reshape(-1)
+    else:
+        slots = torch.arange(B * M, device=dev)
+    env = slots // M
+    flat = order.reshape(-1).index_select(0, slots)  # index into [S·K] of each slot's vortex
+    node = env * (S * K) + flat  # index into [B·S·K]
+    pos = vortices.position.reshape(B * S * K, 2).index_select(0, node).to(rd)
+    charge = vortices.charge.reshape(B * S * K).index_select(0, node).to(rd)
+    weight = -strength.to(rd).index_select(0, env) * charge
+    if not compact:  # (the compacted slots are all chosen: × 1 is exact)
+        weight = weight * chosen.reshape(-1).to(rd)
+    r = radius.to(rd).index_select(0, env)
+    group = env * S + flat // K
+    return pos[:, 0], pos[:, 1], weight, r, group, targeted
 
 
 def _smallest_stable(key: Tensor, m: int) -> Tensor:

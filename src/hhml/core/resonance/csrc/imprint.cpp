@@ -12,6 +12,7 @@
 // imprint_angles: out[g] = sum over targets t of group g, in increasing t, of
 //                 w_t * Phi_t * exp(-(d_t^2) / (2 r_t r_t))   (real [G, nu, nv])
 // imprint_apply:  psi[g] * e^{i out[g]} (complex [G, nu, nv]) without materialising out
+// select_targets: the targets of annihilate() (selection by core depth), packed per slot
 // pair_factors:   out[m] = prod over the two (seam-wrapped) cores of
 //                 e^{i q Phi} * tanh(d / xi)^|q|, times the torus gauge ramp (complex)
 //
@@ -783,6 +784,115 @@ torch::Tensor pair_factors(const torch::Tensor& u, const torch::Tensor& v, const
   return torch::view_as_complex(out);
 }
 
+// select_targets: the vortices that hhml.ml.env.annihilation.annihilate targets, in its
+// slot order (env-major, then rank). Per env b over the S*K columns c: key_c = -depth_c for
+// a candidate (valid_c and depth_c >= quality_b), +inf otherwise; the M smallest (key, c)
+// pairs in that order (= a stable sort's first M); rank r is chosen when its column is a
+// candidate and r < n_b = min(floor((1 - preserve_b) * count_b + 1e-9), M), n_b = 0 unless
+// strength_b > 0 (a NaN n_b chooses nothing, as the comparison r < NaN is false). Returns
+// u0, v0, weight = (-strength_b) * charge, radius_b (the dtype of `like`) and group
+// b * S + c / K for each chosen slot, and the count per env (int64 [B]).
+std::vector<torch::Tensor> select_targets(const torch::Tensor& depth, const torch::Tensor& valid,
+                                          const torch::Tensor& count,
+                                          const torch::Tensor& position,
+                                          const torch::Tensor& charge,
+                                          const torch::Tensor& strength,
+                                          const torch::Tensor& radius,
+                                          const torch::Tensor& quality,
+                                          const torch::Tensor& preserve, int64_t M, int64_t K,
+                                          const torch::Tensor& like) {
+  check(depth.dim() == 2 && depth.is_contiguous() && depth.scalar_type() == torch::kFloat64,
+        "depth must be contiguous float64 [B, S*K]");
+  const int64_t B = depth.size(0), SK = depth.size(1);
+  check(K >= 1 && SK % K == 0, "K must be >= 1 and divide the columns of depth");
+  check(M >= 1 && M <= SK, "M must lie in [1, S*K]");
+  check(valid.sizes() == depth.sizes() && valid.is_contiguous() &&
+            valid.scalar_type() == torch::kBool,
+        "valid must be contiguous bool [B, S*K]");
+  check(charge.sizes() == depth.sizes() && charge.is_contiguous() &&
+            charge.scalar_type() == torch::kInt64,
+        "charge must be contiguous int64 [B, S*K]");
+  check(position.dim() == 3 && position.size(0) == B && position.size(1) == SK &&
+            position.size(2) == 2 && position.is_contiguous() &&
+            position.scalar_type() == torch::kFloat64,
+        "position must be contiguous float64 [B, S*K, 2]");
+  for (const auto* x : {&count, &strength, &radius, &quality, &preserve})
+    check(x->dim() == 1 && x->numel() == B && x->is_contiguous() &&
+              x->scalar_type() == torch::kFloat64,
+          "count, strength, radius, quality, preserve must be contiguous float64 [B]");
+  const int64_t S = SK / K;
+  const double* dp = depth.data_ptr<double>();
+  const bool* vp = valid.data_ptr<bool>();
+  const double* qp = quality.data_ptr<double>();
+  const double* np_ = count.data_ptr<double>();
+  const double* pp = preserve.data_ptr<double>();
+  const double* sp = strength.data_ptr<double>();
+  // per env: the columns of the chosen ranks, in rank order
+  std::vector<int64_t> chosen(static_cast<size_t>(B * M));
+  auto targeted = torch::zeros({B}, depth.options().dtype(torch::kInt64));
+  int64_t* tp = targeted.data_ptr<int64_t>();
+  std::vector<double> keys(static_cast<size_t>(M));
+  std::vector<int64_t> cols(static_cast<size_t>(M));
+  std::vector<char> cand(static_cast<size_t>(M));
+  const double inf = std::numeric_limits<double>::infinity();
+  int64_t total = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    double n = std::floor((1.0 - pp[b]) * np_[b] + 1e-9);
+    n = std::isnan(n) ? n : std::min(n, static_cast<double>(M));
+    if (!(sp[b] > 0.0)) n = 0.0;
+    int64_t filled = 0;
+    for (int64_t c = 0; c < SK; ++c) {
+      const double d = dp[b * SK + c];
+      const bool is_cand = vp[b * SK + c] && d >= qp[b];
+      const double key = is_cand ? -d : inf;
+      // (key, c) with c increasing: an equal key goes after the kept ones (stable)
+      if (filled == M && !(key < keys[M - 1])) continue;
+      int64_t at = filled < M ? filled : M - 1;
+      while (at > 0 && key < keys[at - 1]) {
+        keys[at] = keys[at - 1];
+        cols[at] = cols[at - 1];
+        cand[at] = cand[at - 1];
+        --at;
+      }
+      keys[at] = key;
+      cols[at] = c;
+      cand[at] = is_cand ? 1 : 0;
+      if (filled < M) ++filled;
+    }
+    int64_t k = 0;
+    for (int64_t r = 0; r < filled; ++r)
+      if (cand[r] && static_cast<double>(r) < n) chosen[b * M + k++] = cols[r];
+    tp[b] = k;
+    total += k;
+  }
+  auto real = like.options();
+  auto u0 = torch::empty({total}, real), v0 = torch::empty({total}, real);
+  auto weight = torch::empty({total}, real), rad = torch::empty({total}, real);
+  auto group = torch::empty({total}, depth.options().dtype(torch::kInt64));
+  const double* pos = position.data_ptr<double>();
+  const int64_t* qc = charge.data_ptr<int64_t>();
+  const double* rp = radius.data_ptr<double>();
+  int64_t* gp = group.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "select_targets", [&] {
+    scalar_t* up = u0.data_ptr<scalar_t>();
+    scalar_t* vq = v0.data_ptr<scalar_t>();
+    scalar_t* wp = weight.data_ptr<scalar_t>();
+    scalar_t* ro = rad.data_ptr<scalar_t>();
+    int64_t t = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t k = 0; k < tp[b]; ++k, ++t) {
+        const int64_t c = chosen[b * M + k], node = b * SK + c;
+        up[t] = static_cast<scalar_t>(pos[2 * node]);
+        vq[t] = static_cast<scalar_t>(pos[2 * node + 1]);
+        wp[t] = -static_cast<scalar_t>(sp[b]) * static_cast<scalar_t>(qc[node]);
+        ro[t] = static_cast<scalar_t>(rp[b]);
+        gp[t] = b * S + c / K;
+      }
+    }
+  });
+  return {u0, v0, weight, rad, group, targeted};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -790,6 +900,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("imprint_angles", &imprint_angles, "summed weighted vortex phase imprints per group",
         py::call_guard<py::gil_scoped_release>());
   m.def("imprint_apply", &imprint_apply, "psi times e^{i * the summed phase imprints}",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("select_targets", &select_targets, "the annihilation targets of each env, packed",
         py::call_guard<py::gil_scoped_release>());
   m.def("pair_factors", &pair_factors, "multiplicative imprints of neutral vortex pairs",
         py::call_guard<py::gil_scoped_release>());
