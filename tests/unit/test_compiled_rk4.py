@@ -82,7 +82,7 @@ def eager_graphs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def no_cpp_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     """The equation's C++ RK4 kernels decline, as where they cannot be built."""
-    monkeypatch.setattr(equation_module, "cpp_stack_rk4_step", lambda *a, **k: None)
+    monkeypatch.setattr(equation_module, "cpp_stack_rk4_plan", lambda *a, **k: None)
     monkeypatch.setattr(equation_module, "cpp_flat_rk4_step", lambda *a, **k: None)
 
 

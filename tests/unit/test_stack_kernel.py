@@ -24,6 +24,7 @@ from hhml.core.resonance import Simulator
 from hhml.core.resonance.stack_kernel import (
     STACK_STATUS,
     _load,
+    cpp_stack_rk4_plan,
     cpp_stack_rk4_step,
     stack_rk4_step_reference,
 )
@@ -330,3 +331,51 @@ def test_non_cpu_tensors_go_to_the_reference_which_never_reads_values() -> None:
     assert STACK_STATUS.last_skip == "psi is on meta; the kernel runs on the CPU"
     out = stack_rk4_step_reference(psi.to("meta"), T0, DT, **kw_meta)
     assert out.device.type == "meta" and out.shape == psi.shape and out.dtype == psi.dtype
+
+
+def test_a_plan_steps_as_the_kernel_call_and_declines_another_psi() -> None:
+    """``cpp_stack_rk4_plan(...).step`` is the same kernel call (bit for bit) with the
+    argument checks done once; a ``psi`` other than planned, or a non-finite ``dt``, is
+    declined with the reason, as ``cpp_stack_rk4_step`` declines it."""
+    psi, kw = _case(torch.complex64)
+    plan = cpp_stack_rk4_plan(psi, **kw)
+    assert plan is not None, STACK_STATUS.last_skip
+    assert torch.equal(plan.step(psi, T0, DT), _kernel(psi, **kw))
+    for other, reason in (
+        (psi[:2].contiguous(), "the plan is for"),
+        (psi.to(torch.complex128), "the plan is for"),
+        (psi.transpose(-1, -2).contiguous().transpose(-1, -2), "the plan is for"),
+    ):
+        assert plan.step(other, T0, DT) is None
+        assert reason in STACK_STATUS.last_skip
+    assert plan.step(psi, T0, float("nan")) is None
+    assert "dt = nan" in STACK_STATUS.last_skip
+    assert cpp_stack_rk4_step(psi, T0, float("inf"), **kw) is None
+    assert "dt = inf" in STACK_STATUS.last_skip
+
+
+def test_the_simulator_replans_when_its_parameters_change() -> None:
+    """A simulator keeps the kernel plan between steps of fixed parameters and makes a new
+    one when they change: every step equals a fresh kernel call with the arguments of
+    that moment (a stale plan would step with the previous damping)."""
+    from hhml.core.resonance.simulator import TENSOR_PARAMETERS
+
+    sim = _ensemble_simulator(torch.complex128)
+    sim.compiled = None
+    plist = sim.equation.param_list
+    base = {
+        k: torch.tensor([float(getattr(p, k)) for p in plist], dtype=torch.float64)
+        for k in TENSOR_PARAMETERS
+    }
+    plans = []
+    for damping in (0.05, 0.3, None, 0.9):
+        if damping is not None:  # None: the same parameters as the step before
+            sim.set_parameter_tensors(dict(base, damping=torch.full((3,), damping)))
+        psi = sim.psi.clone()
+        expected = cpp_stack_rk4_step(psi, sim.t, sim.dt, **_simulator_arguments(sim))
+        assert expected is not None, STACK_STATUS.last_skip
+        assert torch.equal(sim.integrator.step(psi, sim.t, sim.dt), expected)
+        cache = sim.equation._plan_cache
+        assert cache is not None
+        plans.append(cache[1])
+    assert plans[1] is not plans[0] and plans[2] is plans[1] and plans[3] is not plans[2]

@@ -31,7 +31,7 @@ from hhml.core.mobius import LatticeEnsemble, MobiusStrip, TokamakStack
 from hhml.core.resonance.cpp_kernels import cpp_flat_cgl_rhs, cpp_flat_rk4_step
 from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES, flat_cgl_rhs
 from hhml.core.resonance.forcing import pinning_profile, source_layout, source_profile
-from hhml.core.resonance.stack_kernel import cpp_stack_rk4_step
+from hhml.core.resonance.stack_kernel import StackRK4Plan, cpp_stack_rk4_plan
 from hhml.errors import ConfigError, LatticeError
 
 __all__ = ["TENSOR_PARAMETERS", "Coefficients", "FieldEquation"]
@@ -79,6 +79,31 @@ class Coefficients:
     use_coupling: bool
     use_pinning: bool
     use_noise: bool
+
+
+class _NoPlan:
+    """Stands for a missing kernel plan: its step declines (reason in ``STACK_STATUS``)."""
+
+    def step(self, psi: Tensor, t: float, dt: float) -> None:
+        return None
+
+
+def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Entry by entry the same object, or equal numbers/flags/shapes/dtypes of one type
+    (tensors by identity only: no values are compared, nothing synchronises)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x is y:
+            continue
+        if isinstance(x, Tensor) or isinstance(y, Tensor) or type(x) is not type(y):
+            return False
+        if isinstance(x, tuple):
+            if not _same_objects(x, y):  # type: ignore[arg-type]
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 class FieldEquation:
@@ -145,6 +170,8 @@ class FieldEquation:
         self._active: frozenset[str] = frozenset()
         self._source_layout = source_layout(self.chart, seed + 1)
         self._pinning_cache: dict[tuple[int, float], tuple[Tensor, float]] = {}
+        # the C++ stack kernel's checked arguments and the objects they were made from
+        self._plan_cache: tuple[tuple[object, ...], StackRK4Plan] | None = None
         self.built_twist = self.chart.twist
         self.set_params(params)
 
@@ -546,7 +573,7 @@ class FieldEquation:
             periodic_v=self.chart.periodic_v,
             ghost_sign=self.chart.ghost_sign,
         )
-        out = cpp_stack_rk4_step(batched, t, dt, **args) if on_cpu else None
+        out = self._stack_plan(batched, args).step(batched, t, dt) if on_cpu else None
         if out is None:
             if self.compiled is None and batched.numel() < MIN_COMPILED_NODES:
                 RK4_COMPILE_STATUS.last_skip = (
@@ -557,3 +584,17 @@ class FieldEquation:
         if out is None or self.batch is not None:
             return out
         return out.squeeze(0)
+
+    def _stack_plan(self, psi: Tensor, args: dict[str, Any]) -> _NoPlan | StackRK4Plan:
+        """The kernel plan of these arguments: the one of the previous step when every
+        argument is the same object (the parameters and the lattice change between env
+        steps, not between the simulator steps of one), else a new one."""
+        key = (tuple(psi.shape), psi.dtype, *args.values())
+        cached = self._plan_cache
+        if cached is not None and _same_objects(cached[0], key):
+            return cached[1]
+        plan = cpp_stack_rk4_plan(psi, **args)
+        if plan is None:  # (reason in STACK_STATUS) not cached: the next step retries
+            return _NoPlan()
+        self._plan_cache = (key, plan)
+        return plan

@@ -58,7 +58,8 @@ All tensors on psi's device. Violations raise :class:`~hhml.errors.LatticeError`
 dtypes, chart flags) or :class:`~hhml.errors.ConfigError` (``t``, ``dt``) in the reference;
 the kernel wrapper returns None for them instead.
 
-Public names: :func:`cpp_stack_rk4_step`, :func:`stack_rk4_step_reference`,
+Public names: :func:`cpp_stack_rk4_step`, :func:`cpp_stack_rk4_plan` (the checks of one
+parameter set done once; :meth:`StackRK4Plan.step` per step), :func:`stack_rk4_step_reference`,
 :data:`STACK_STATUS` (a :class:`~hhml.utils.cpp_build.KernelStatus`).
 """
 
@@ -80,6 +81,8 @@ from hhml.utils.cpp_build import CppKernel
 
 __all__ = [
     "STACK_STATUS",
+    "StackRK4Plan",
+    "cpp_stack_rk4_plan",
     "cpp_stack_rk4_step",
     "stack_rk4_step_reference",
 ]
@@ -402,6 +405,143 @@ def _skip(reason: str) -> Tensor | None:
     return None
 
 
+@dataclass(frozen=True)
+class StackRK4Plan:
+    """The checked kernel arguments of one parameter set (:func:`cpp_stack_rk4_plan`).
+
+    :meth:`step` runs the kernel for any ``psi`` of the planned shape and dtype with only
+    ``psi``, ``t`` and ``dt`` checked: the per-step cost of a simulator whose parameters
+    stay fixed between steps. The plan holds the parameter tensors themselves (a
+    non-contiguous one as a contiguous copy), so the kernel reads their values at each
+    step; a caller whose parameters change makes a new plan (``FieldEquation`` keys its
+    plan on the argument objects, and every rebuild of the parameters makes new ones).
+    """
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    arguments: tuple[object, ...]
+    chart: tuple[bool, bool, float]
+
+    def step(self, psi: Tensor, t: float, dt: float) -> Tensor | None:
+        """One RK4 step of ``psi`` by the kernel, or None (reason in
+        ``STACK_STATUS.last_skip``) for a ``psi`` other than planned (shape, dtype, a
+        non-CPU device, non-contiguous) or a non-finite ``t``/``dt``."""
+        if (
+            not isinstance(psi, Tensor)
+            or tuple(psi.shape) != self.shape
+            or psi.dtype != self.dtype
+            or psi.device.type != "cpu"
+            or not psi.is_contiguous()
+        ):
+            got = f"{psi.dtype} {tuple(psi.shape)}" if isinstance(psi, Tensor) else type(psi)
+            return _skip(
+                f"psi is {got}; the plan is for a contiguous CPU {self.dtype} {self.shape}"
+            )
+        for name, x in (("t", t), ("dt", dt)):
+            if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+                return _skip(f"{name} = {x!r} is not valid; it must be a finite number")
+        module = _load()
+        if module is None:
+            return _skip(f"kernel unavailable: {STACK_STATUS.reason}")
+        out: Tensor = module.stack_rk4_step(psi, *self.arguments, float(t), float(dt), *self.chart)
+        STACK_STATUS.last_skip = ""
+        return out
+
+
+def cpp_stack_rk4_plan(
+    psi: Tensor,
+    *,
+    coefficients: Sequence[Tensor],
+    seam_phase: Tensor | complex | None,
+    growth: RealParam,
+    diffusion: ComplexParam,
+    cubic: ComplexParam,
+    filter: RealParam,
+    frequency: RealParam,
+    coupling: RealParam,
+    weights: Tensor | None,
+    potential: Tensor | None,
+    source: Tensor | None,
+    flip: bool,
+    periodic_v: bool,
+    ghost_sign: float,
+) -> StackRK4Plan | None:
+    """The arguments of :func:`cpp_stack_rk4_step` but ``t`` and ``dt``, checked once.
+
+    ``psi`` fixes the planned shape and dtype (its values are not read). Returns None —
+    with the reason in ``STACK_STATUS.last_skip`` — where :func:`cpp_stack_rk4_step` would
+    for these arguments (a non-CPU ``psi``, non-contiguous tensors, arguments outside the
+    contract, the kernel unavailable).
+    """
+    try:
+        a = _validate(
+            psi,
+            0.0,
+            0.0,
+            coefficients,
+            seam_phase,
+            growth,
+            diffusion,
+            cubic,
+            filter,
+            frequency,
+            coupling,
+            weights,
+            potential,
+            source,
+            flip,
+            periodic_v,
+            ghost_sign,
+        )
+    except HHmLError as exc:
+        _skip(f"arguments outside the contract: {exc}")
+        return None
+    if psi.device.type != "cpu":
+        _skip(f"psi is on {psi.device}; the kernel runs on the CPU")
+        return None
+    named = {
+        "psi": psi,
+        "cup": a.coefficients[0],
+        "cum": a.coefficients[1],
+        "cvp": a.coefficients[2],
+        "cvm": a.coefficients[3],
+        "weights": a.weights,
+        "potential": a.potential,
+        "source": a.source,
+    }
+    for name, x in named.items():
+        if x is not None and not x.is_contiguous():
+            _skip(f"{name} is not contiguous")
+            return None
+    if _load() is None:
+        _skip(f"kernel unavailable: {STACK_STATUS.reason}")
+        return None
+    real = a.coefficients[0].dtype
+    empty_r = torch.empty(0, dtype=real)
+    empty_c = torch.empty(0, dtype=psi.dtype)
+    seam = empty_c if a.seam_phase is None else _vector(a.seam_phase, psi, psi.dtype)
+    with_coupling = a.weights is not None and psi.shape[1] > 1
+    arguments = (
+        *a.coefficients,
+        seam,
+        _vector(a.growth, psi, real),
+        _vector(a.diffusion, psi, psi.dtype),
+        _vector(a.cubic, psi, psi.dtype),
+        _vector(a.filter, psi, real),
+        _vector(a.frequency, psi, real),
+        _vector(a.coupling, psi, real),
+        a.weights if with_coupling and a.weights is not None else empty_r,
+        empty_r if a.potential is None else a.potential,
+        empty_c if a.source is None else a.source,
+    )
+    return StackRK4Plan(
+        shape=tuple(psi.shape),
+        dtype=psi.dtype,
+        arguments=arguments,
+        chart=(a.flip, a.periodic_v, a.ghost_sign),
+    )
+
+
 def cpp_stack_rk4_step(
     psi: Tensor,
     t: float,
@@ -427,71 +567,28 @@ def cpp_stack_rk4_step(
     Same arguments and result as :func:`stack_rk4_step_reference` (equal to rounding).
     Returns None — with the reason in ``STACK_STATUS.last_skip`` — for tensors not on the
     CPU, non-contiguous ``psi``/coefficients/weights/potential/source, arguments outside
-    the contract, or when the kernel cannot be built (``STACK_STATUS.reason``).
+    the contract, or when the kernel cannot be built (``STACK_STATUS.reason``). A
+    simulator stepping with fixed parameters keeps a :class:`StackRK4Plan` instead
+    (:func:`cpp_stack_rk4_plan`: the checks once, not at every step).
     """
-    try:
-        a = _validate(
-            psi,
-            t,
-            dt,
-            coefficients,
-            seam_phase,
-            growth,
-            diffusion,
-            cubic,
-            filter,
-            frequency,
-            coupling,
-            weights,
-            potential,
-            source,
-            flip,
-            periodic_v,
-            ghost_sign,
-        )
-    except HHmLError as exc:
-        return _skip(f"arguments outside the contract: {exc}")
-    if psi.device.type != "cpu":
-        return _skip(f"psi is on {psi.device}; the kernel runs on the CPU")
-    named = {
-        "psi": psi,
-        "cup": a.coefficients[0],
-        "cum": a.coefficients[1],
-        "cvp": a.coefficients[2],
-        "cvm": a.coefficients[3],
-        "weights": a.weights,
-        "potential": a.potential,
-        "source": a.source,
-    }
-    for name, x in named.items():
-        if x is not None and not x.is_contiguous():
-            return _skip(f"{name} is not contiguous")
-    module = _load()
-    if module is None:
-        return _skip(f"kernel unavailable: {STACK_STATUS.reason}")
-    real = a.coefficients[0].dtype
-    empty_r = torch.empty(0, dtype=real)
-    empty_c = torch.empty(0, dtype=psi.dtype)
-    seam = empty_c if a.seam_phase is None else _vector(a.seam_phase, psi, psi.dtype)
-    with_coupling = a.weights is not None and psi.shape[1] > 1
-    out: Tensor = module.stack_rk4_step(
+    for name, x in (("t", t), ("dt", dt)):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+            return _skip(f"arguments outside the contract: {name} = {x!r} is not valid")
+    plan = cpp_stack_rk4_plan(
         psi,
-        *a.coefficients,
-        seam,
-        _vector(a.growth, psi, real),
-        _vector(a.diffusion, psi, psi.dtype),
-        _vector(a.cubic, psi, psi.dtype),
-        _vector(a.filter, psi, real),
-        _vector(a.frequency, psi, real),
-        _vector(a.coupling, psi, real),
-        a.weights if with_coupling and a.weights is not None else empty_r,
-        empty_r if a.potential is None else a.potential,
-        empty_c if a.source is None else a.source,
-        float(t),
-        float(dt),
-        a.flip,
-        a.periodic_v,
-        a.ghost_sign,
+        coefficients=coefficients,
+        seam_phase=seam_phase,
+        growth=growth,
+        diffusion=diffusion,
+        cubic=cubic,
+        filter=filter,
+        frequency=frequency,
+        coupling=coupling,
+        weights=weights,
+        potential=potential,
+        source=source,
+        flip=flip,
+        periodic_v=periodic_v,
+        ghost_sign=ghost_sign,
     )
-    STACK_STATUS.last_skip = ""
-    return out
+    return None if plan is None else plan.step(psi, t, dt)
