@@ -150,34 +150,43 @@ def seed_pairs(
     dev, f64 = psi.device, torch.float64
     draws = torch.rand(n, 4, generator=generator, dtype=f64, device=dev)
     seeding = draws[:, 0] < rate * dt
-    u0 = draws[:, 1] * chart.length
-    v0 = (draws[:, 2] * 1.6 - 0.8) * chart.half_width
-    sign = torch.where(draws[:, 3] < 0.5, 1.0, -1.0).to(f64)
     strips = lattice.field_shape[0] if is_stack else 1
     strip = torch.randint(strips, (n,), generator=generator, device=dev)
-    rd = chart.real_dtype
-    on_host = dev.type == "cpu" and not device_paths_only()
-
-    def factors(idx: Tensor | slice) -> Tensor:
-        us, vs, signs = u0[idx].to(rd), v0[idx].to(rd), sign[idx].to(rd)
-        out = cpp_pair_factors(chart, us, vs, separation, signs, core_radius) if on_host else None
-        if out is None:  # a device, or the kernel does not apply (IMPRINT_STATUS)
-            out = pair_factors(chart, us, vs, separation, signs, core_radius)
-        return out.to(psi.dtype)
-
     full = psi if batched else psi.unsqueeze(0)
     if not is_stack:
         full = full.unsqueeze(1)  # a strip axis of length 1
-    if on_host:
+    if dev.type == "cpu" and not device_paths_only():
+        # the seeding elements only (their centres, signs and imprints)
         idx = torch.nonzero(seeding).reshape(-1)
         if idx.numel() == 0:
             return psi
+        fac = _pair_imprints(chart, draws.index_select(0, idx), separation, core_radius, True)
         out = full if in_place else full.clone()
-        out[idx, strip[idx]] = full[idx, strip[idx]] * factors(idx)
+        at = (idx, strip.index_select(0, idx))
+        out[at] = full[at] * fac.to(psi.dtype)
     else:
         hit = seeding[:, None] & (strip[:, None] == torch.arange(strips, device=dev))
-        imprinted = full * factors(slice(None))[:, None]
+        fac = _pair_imprints(chart, draws, separation, core_radius, False)
+        imprinted = full * fac.to(psi.dtype)[:, None]
         out = torch.where(hit[:, :, None, None], imprinted, full)
     if not is_stack:
         out = out.squeeze(1)
     return out if batched else out.squeeze(0)
+
+
+def _pair_imprints(
+    chart: MobiusStrip, draws: Tensor, separation: float, core_radius: float, on_host: bool
+) -> Tensor:
+    """The pair factors ``[M, nu, nv]`` (the chart's complex dtype) of ``M`` rows of
+    uniform draws (columns 1–3: centre u, centre v, sign; column 0 is the seeding draw):
+    ``u0 = L·x₁``, ``v0 = (1.6·x₂ − 0.8)·w``, sign ``+1`` if ``x₃ < 0.5`` else ``−1``. The
+    C++ kernel where ``on_host`` and it applies, else the torch code (the same numbers to
+    rounding)."""
+    rd = chart.real_dtype
+    u0 = (draws[:, 1] * chart.length).to(rd)
+    v0 = ((draws[:, 2] * 1.6 - 0.8) * chart.half_width).to(rd)
+    sign = torch.where(draws[:, 3] < 0.5, 1.0, -1.0).to(rd)
+    out = cpp_pair_factors(chart, u0, v0, separation, sign, core_radius) if on_host else None
+    if out is None:  # a device, or the kernel does not apply (IMPRINT_STATUS)
+        out = pair_factors(chart, u0, v0, separation, sign, core_radius)
+    return out
