@@ -13,7 +13,11 @@ new/old ratio per size. ``--profile`` adds the share of the step spent in the PD
 integration (``Simulator.advance``: RK4, noise, pair seeding) for the current code,
 measured by timing that call separately in the same steps, and the shares of the largest
 other phases (geometry update, annihilation imprints, vortex measurement, field
-moments). ``--memory N ...`` reports the resident memory per env at N envs (a fresh
+moments). ``--kernels`` splits the new step into the time inside the C++ kernels (those of the PDE:
+RK4, noise, pair imprints; the others: geometry, annihilation, measurement, moments) and
+the rest (Python, torch operations, copies), and gives the non-PDE share the step would
+have if that rest took no time (the floor that kernel speed alone sets).
+``--memory N ...`` reports the resident memory per env at N envs (a fresh
 process per N; RSS after building the envs and 3 steps, minus RSS before).
 ``--threads auto`` runs each size with the thread count a training run of that size picks
 by default (``training.torch_threads = 0``: one thread below 65 536 field nodes, all cores
@@ -22,8 +26,8 @@ above), i.e. what a user gets without tuning.
 Usage::
 
     python benchmarks/bench_env.py [--envs 1 8 32 128] [--steps 20] [--rounds 3]
-        [--threads T|auto] [--baseline 3c872e4] [--profile] [--memory 128 1024] [--json PATH]
-        [--clock wall|cpu]
+        [--threads T|auto] [--baseline 3c872e4] [--profile] [--kernels]
+        [--memory 128 1024] [--json PATH] [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -85,6 +89,39 @@ _PHASES = (
 )
 
 
+#: The C++ kernel functions of the PDE integration (``Simulator.advance``); every other
+#: kernel function counts as non-PDE work.
+_PDE_KERNELS = frozenset({"stack_rk4_step", "noise_add", "pair_factors", "rk4_step"})
+
+
+def _kernel_objects() -> list[Any]:
+    """Every :class:`~hhml.utils.cpp_build.CppKernel` of the env step (built)."""
+    from hhml.core.mobius import geometry_kernel
+    from hhml.core.resonance import imprint_kernel, noise_kernel, stack_kernel
+    from hhml.ml.env import measure_kernel
+
+    kernels = [geometry_kernel._KERNEL, imprint_kernel._KERNEL, noise_kernel._KERNEL]
+    kernels += [stack_kernel._KERNEL, measure_kernel.KERNEL]
+    for k in kernels:
+        k.load()
+    return kernels
+
+
+class _KernelTimer:
+    """Stands in for a built kernel module: times each call into ``spent["kernel_pde"]``
+    or ``spent["kernel_other"]`` (the C++ calls release the GIL and run to completion)."""
+
+    def __init__(self, module: Any, spent: dict[str, float]) -> None:
+        self._module, self._spent = module, spent
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._module, name)
+        if not callable(fn) or name == "simd_level":
+            return fn
+        key = "kernel_pde" if name in _PDE_KERNELS else "kernel_other"
+        return _timed(fn, self._spent, key)
+
+
 def _timed(fn: Any, spent: dict[str, float], name: str) -> Any:
     """``fn`` that adds its wall time to ``spent[name]``."""
 
@@ -110,11 +147,19 @@ class Contender:
         self.rng = np.random.default_rng(seed)
         self.times: list[float] = []
         self.shares: dict[str, list[float]] = {}
+        self.spent: dict[str, list[float]] = {}
 
-    def block(self, steps: int, record: bool, profile: bool) -> None:
+    def block(self, steps: int, record: bool, profile: bool, kernels: bool = False) -> None:
         core = getattr(self.env, "core", None)
         patched: list[tuple[Any, str]] = []
         spent: dict[str, float] = {}
+        swapped: list[tuple[Any, Any]] = []
+        if kernels and core is not None:
+            spent["kernel_pde"] = spent["kernel_other"] = 0.0
+            for k in _kernel_objects():
+                if k._module is not None:
+                    swapped.append((k, k._module))
+                    k._module = _KernelTimer(k._module, spent)
         if profile and core is not None:
             module = sys.modules[type(core).__module__]
             targets = [("pde", core.sim, "advance")]
@@ -138,12 +183,15 @@ class Contender:
                     self.times.append(dt)
                     for name, used in spent.items():
                         self.shares.setdefault(name, []).append(used / dt)
+                        self.spent.setdefault(name, []).append(used)
         finally:
             for owner, attr in patched:
                 if isinstance(owner, ModuleType):
                     setattr(owner, attr, getattr(owner, attr).__wrapped__)
                 else:
                     delattr(owner, attr)
+            for k, module in swapped:
+                k._module = module
 
     def summary(self) -> dict[str, float]:
         med = float(np.median(self.times))
@@ -158,6 +206,8 @@ class Contender:
         for name, values in self.shares.items():
             if name != "pde":
                 out[f"{name}_share"] = float(np.median(values))
+        for name, values in self.spent.items():
+            out[f"{name}_s"] = float(np.median(values))
         return out
 
 
@@ -222,6 +272,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--baseline", default=None, help="git commit of the old code")
     parser.add_argument("--profile", action="store_true", help="PDE share of the new step")
     parser.add_argument(
+        "--kernels",
+        action="store_true",
+        help="time in the C++ kernels (PDE and other) and outside them, new step",
+    )
+    parser.add_argument(
         "--memory", type=int, nargs="*", default=[], help="env counts for the RSS probe"
     )
     parser.add_argument("--json", default=None, help="write the results to this file")
@@ -263,7 +318,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             c.block(args.warmup, record=False, profile=False)
         for _ in range(args.rounds):
             for c in contenders:
-                c.block(args.steps, record=True, profile=args.profile and c is new)
+                mine = c is new
+                c.block(args.steps, True, args.profile and mine, args.kernels and mine)
         row = new.summary()
         results["new"].append(row)
         if old_cls is not None:
@@ -296,6 +352,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for row in results["new"]:
             shares = " ".join(f"{row.get(n + '_share', float('nan')):>6.2f}" for n in names)
             print(f"{row['num_envs']:>8} {shares}")
+    if args.kernels:
+        print(
+            "new step, median ms: in the PDE kernels, in the other kernels, outside them; "
+            "non-PDE share if the time outside the kernels were 0"
+        )
+        for row in results["new"]:
+            step = row["median_s_per_step"] * 1e3
+            pde = row.get("kernel_pde_s", float("nan")) * 1e3
+            other = row.get("kernel_other_s", float("nan")) * 1e3
+            print(
+                f"{row['num_envs']:>8} {pde:>8.2f} {other:>8.2f} {step - pde - other:>8.2f}"
+                f" {other / (pde + other):>8.2f}"
+            )
     results["memory_bytes_per_env"] = {}
     for n in args.memory:
         per_env = resident_bytes_per_env(n)
