@@ -7,28 +7,14 @@ throughput and RHS timings (positive numbers; their values are not asserted).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "device_check.py"
-
-
-@pytest.fixture(scope="module")
-def device_check() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("device_check", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["device_check"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_cpu_quick_dry_run(device_check: ModuleType, tmp_path: Path) -> None:
