@@ -141,6 +141,12 @@ _LSTM_ACTIVATIONS = 3 * 10
 #: the C++ kernels of the simulator, thread pools, allocator slack (measured: the
 #: peak-RSS growth of the smallest configuration, see docs/memory.md).
 _RUNTIME_OVERHEAD = 96 * (1 << 20)
+#: what torch.compile adds to a CPU process the first time it compiles the stack RK4 step
+#: (its modules, code generation and caches): the torch code on a CPU
+#: (``HHML_CPP_KERNELS=0``) compiles that step once the batch has
+#: ``MIN_COMPILED_NODES`` nodes. Measured as the peak-RSS growth of the first RK4 step
+#: and as the gap of the per-node model on three shapes (92–107 MiB, docs/memory.md).
+_COMPILE_OVERHEAD = 100 * (1 << 20)
 
 #: The config keys that reduce each component, in the order they matter.
 COMPONENT_KEYS: dict[str, tuple[str, ...]] = {
@@ -353,10 +359,25 @@ def estimate_memory(cfg: HHmLConfig, device: torch.device | None = None) -> Memo
         activations=_activation_bytes(agent, obs, act),
         replay=replay,
         checkpoint=checkpoint,
-        runtime=_RUNTIME_OVERHEAD,
+        runtime=_RUNTIME_OVERHEAD + _compile_overhead(cfg, device, kernels),
         obs_dim=obs,
         act_dim=act,
     )
+
+
+def _compile_overhead(cfg: HHmLConfig, device: torch.device | None, kernels: bool) -> int:
+    """:data:`_COMPILE_OVERHEAD` where the run compiles the stack RK4 step in this CPU
+    process (the torch code on a CPU, a Möbius env batch of at least
+    ``MIN_COMPILED_NODES`` nodes), else 0. On CUDA the compiler's memory is host memory,
+    not the GPU's the estimate is checked against."""
+    on_cpu = device is None or device.type == "cpu"
+    if kernels or not on_cpu or cfg.env.id != _MOBIUS_ENV_ID:
+        return 0
+    from hhml.core.resonance.flat_kernels import MIN_COMPILED_NODES
+
+    lat = cfg.lattice
+    nodes = cfg.env.num_envs * lat.strips * lat.nu * lat.nv
+    return _COMPILE_OVERHEAD if nodes >= MIN_COMPILED_NODES else 0
 
 
 def _meminfo_available(path: Path = Path("/proc/meminfo")) -> int:
