@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -183,4 +184,24 @@ def test_mobius_run_resumes_exactly(tmp_path: Path) -> None:
     assert "vortex/density" in last and any(k.startswith("reward/") for k in last)
     assert load_checkpoint(tmp_path / "half" / "model_last.pt")["env"]["kind"] == "state_dict"
     snapshots = sorted(p.name for p in (tmp_path / "half" / "snapshots").iterdir())
-    assert snapshots == ["step_0000000040.pt", "step_0000000080.pt"]
+    assert snapshots == ["step_0000000040.h5", "step_0000000080.h5"]
+    # the snapshot written after the resume holds the uninterrupted run's fields, bit for bit
+    full, half = (tmp_path / run / "snapshots" / "step_0000000080.h5" for run in ("full", "half"))
+    want, got = _datasets(full), _datasets(half)
+    assert got.keys() == want.keys() and any("psi" in name for name in want), sorted(want)
+    for name, value in want.items():
+        assert np.array_equal(got[name], value, equal_nan=value.dtype.kind in "fc"), name
+
+
+def _datasets(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset of an HDF5 file by its path (attributes left out)."""
+    import h5py
+
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, obj: out.__setitem__(name, obj[()])
+            if isinstance(obj, h5py.Dataset)
+            else None
+        )
+    return out
