@@ -18,8 +18,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from hhml.core.resonance.imprint_kernel import IMPRINT_STATUS, _load, cpp_select_targets
-from hhml.ml.env.annihilation import _select_torch
+from hhml.core.resonance.imprint_kernel import IMPRINT_STATUS, _load
+from hhml.ml.env.annihilation import _select_cpp, _select_torch
 from hhml.ml.env.measure import VortexMeasurement
 
 F64 = torch.float64
@@ -99,20 +99,7 @@ def test_the_kernel_targets_what_the_rule_and_the_tensor_code_target(
     for seed in range(3):
         v = _table(B, S, K, seed, levels)
         strength, radius, quality, preserve = _controls(B, seed)
-        got = cpp_select_targets(
-            v.depth.reshape(B, S * K),
-            v.valid.reshape(B, S * K),
-            v.count,
-            v.position.reshape(B, S * K, 2),
-            v.charge.reshape(B, S * K),
-            strength,
-            radius,
-            quality,
-            preserve,
-            M,
-            K,
-            dtype,
-        )
+        got = _select_cpp(v, strength, radius, quality, preserve, M, dtype)
         assert got is not None, IMPRINT_STATUS.last_skip
         want = _select_torch(v, strength, radius, quality, preserve, M, dtype, compact=True)
         for name, a, b in zip(NAMES, got, want, strict=True):
@@ -139,21 +126,8 @@ def test_ties_keep_the_column_order_and_a_nan_preserve_ratio_targets_nothing() -
     v.count[:] = 5.0
     one = torch.ones(2, dtype=F64)
     preserve = torch.tensor([0.4, float("nan")], dtype=F64)
-    got = cpp_select_targets(
-        v.depth.reshape(2, 5),
-        v.valid.reshape(2, 5),
-        v.count,
-        v.position.reshape(2, 5, 2),
-        v.charge.reshape(2, 5),
-        one,
-        one,
-        0.0 * one,
-        preserve,
-        4,
-        5,
-        torch.float64,
-    )
-    assert got is not None
+    got = _select_cpp(v, one, one, 0.0 * one, preserve, 4, torch.float64)
+    assert got is not None, IMPRINT_STATUS.last_skip
     assert got[5].tolist() == [3, 0]  # floor(0.6 · 5) = 3 in env 0; none in env 1
     pos = v.position[0, 0]
     assert got[0].tolist() == [float(pos[2, 0]), float(pos[0, 0]), float(pos[1, 0])]

@@ -81,13 +81,6 @@ class Coefficients:
     use_noise: bool
 
 
-class _NoPlan:
-    """Stands for a missing kernel plan: its step declines (reason in ``STACK_STATUS``)."""
-
-    def step(self, psi: Tensor, t: float, dt: float) -> None:
-        return None
-
-
 def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
     """Entry by entry the same object, or equal numbers/flags/shapes/dtypes of one type
     (tensors by identity only: no values are compared, nothing synchronises)."""
@@ -573,7 +566,8 @@ class FieldEquation:
             periodic_v=self.chart.periodic_v,
             ghost_sign=self.chart.ghost_sign,
         )
-        out = self._stack_plan(batched, args).step(batched, t, dt) if on_cpu else None
+        plan = self._stack_plan(batched, args) if on_cpu else None
+        out = None if plan is None else plan.step(batched, t, dt)
         if out is None:
             if self.compiled is None and batched.numel() < MIN_COMPILED_NODES:
                 RK4_COMPILE_STATUS.last_skip = (
@@ -585,16 +579,16 @@ class FieldEquation:
             return out
         return out.squeeze(0)
 
-    def _stack_plan(self, psi: Tensor, args: dict[str, Any]) -> _NoPlan | StackRK4Plan:
+    def _stack_plan(self, psi: Tensor, args: dict[str, Any]) -> StackRK4Plan | None:
         """The kernel plan of these arguments: the one of the previous step when every
         argument is the same object (the parameters and the lattice change between env
-        steps, not between the simulator steps of one), else a new one."""
+        steps, not between the simulator steps of one), else a new one; None where the
+        kernel does not apply (reason in ``STACK_STATUS``)."""
         key = (tuple(psi.shape), psi.dtype, *args.values())
         cached = self._plan_cache
         if cached is not None and _same_objects(cached[0], key):
             return cached[1]
         plan = cpp_stack_rk4_plan(psi, **args)
-        if plan is None:  # (reason in STACK_STATUS) not cached: the next step retries
-            return _NoPlan()
-        self._plan_cache = (key, plan)
+        if plan is not None:  # (None is not cached: the next step retries)
+            self._plan_cache = (key, plan)
         return plan

@@ -296,8 +296,9 @@ def cpp_select_targets(
         computes with tensor operations. None (reason in ``IMPRINT_STATUS.last_skip``)
         for tensors that are not on the CPU or when the kernel is unavailable.
     """
-    tensors = (depth, valid, count, position, charge, strength, radius)
-    if any(x.device.type != "cpu" for x in (*tensors, quality_threshold, preserve_ratio)):
+    tensors = [depth, valid, count, position, charge]
+    tensors += [strength, radius, quality_threshold, preserve_ratio]
+    if any(x.device.type != "cpu" for x in tensors):
         _skip("select_targets runs on the CPU; a tensor is on another device")
         return None
     module = _load()

@@ -197,6 +197,14 @@ def _profile(name: str, value: Tensor | None, psi: Tensor, dtype: torch.dtype) -
     return value.reshape(-1, nu, nv)
 
 
+def _time_error(t: object, dt: object) -> str:
+    """``""`` when ``t`` and ``dt`` are finite real numbers, else the reason."""
+    for name, x in (("t", t), ("dt", dt)):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+            return f"{name} = {x!r} is not valid; it must be a finite number"
+    return ""
+
+
 def _validate(
     psi: Tensor,
     t: float,
@@ -217,9 +225,9 @@ def _validate(
     ghost_sign: float,
 ) -> _Args:
     """Check the contract of the module docstring; raise LatticeError/ConfigError."""
-    for name, x in (("t", t), ("dt", dt)):
-        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
-            raise ConfigError(f"{name} = {x!r} is not valid; it must be a finite number")
+    reason = _time_error(t, dt)
+    if reason:
+        raise ConfigError(reason)
     if not isinstance(psi, Tensor) or psi.dtype not in (torch.complex64, torch.complex128):
         got = psi.dtype if isinstance(psi, Tensor) else type(psi).__name__
         raise LatticeError(f"psi is {got}; expected a complex64 or complex128 tensor")
@@ -437,9 +445,9 @@ class StackRK4Plan:
             return _skip(
                 f"psi is {got}; the plan is for a contiguous CPU {self.dtype} {self.shape}"
             )
-        for name, x in (("t", t), ("dt", dt)):
-            if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
-                return _skip(f"{name} = {x!r} is not valid; it must be a finite number")
+        reason = _time_error(t, dt)
+        if reason:
+            return _skip(reason)
         module = _load()
         if module is None:
             return _skip(f"kernel unavailable: {STACK_STATUS.reason}")
@@ -571,9 +579,6 @@ def cpp_stack_rk4_step(
     simulator stepping with fixed parameters keeps a :class:`StackRK4Plan` instead
     (:func:`cpp_stack_rk4_plan`: the checks once, not at every step).
     """
-    for name, x in (("t", t), ("dt", dt)):
-        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
-            return _skip(f"arguments outside the contract: {name} = {x!r} is not valid")
     plan = cpp_stack_rk4_plan(
         psi,
         coefficients=coefficients,

@@ -86,17 +86,7 @@ def annihilate(
     # the imprints of the chosen slots only where the host may look (CPU: the selection and
     # the imprints in C++); on a device every slot is computed, unchosen ones adding 0
     if psi.device.type == "cpu" and not device_paths_only():
-        picked = cpp_select_targets(
-            vortices.depth.reshape(B, S * K),
-            vortices.valid.reshape(B, S * K),
-            vortices.count,
-            vortices.position.reshape(B, S * K, 2),
-            vortices.charge.reshape(B, S * K),
-            *controls,
-            M,
-            K,
-            rd,
-        )
+        picked = _select_cpp(vortices, *controls, M, rd)
         if picked is None:  # (reason in IMPRINT_STATUS) the same selection in torch
             picked = _select_torch(vortices, *controls, M, rd, compact=True)
         u0, v0, weight, r, group, targeted = picked
@@ -120,6 +110,35 @@ def annihilate(
     total.index_add_(0, group, angle)
     factor = torch.polar(torch.ones_like(total), total).to(psi.dtype).reshape(psi.shape)
     return psi * factor, targeted
+
+
+def _select_cpp(
+    vortices: VortexMeasurement,
+    strength: Tensor,
+    radius: Tensor,
+    quality_threshold: Tensor,
+    preserve_ratio: Tensor,
+    M: int,
+    rd: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor] | None:
+    """The targets of :func:`annihilate` by the C++ kernel (the chosen slots only, as
+    :func:`_select_torch` with ``compact``), or None where it does not apply (reason in
+    ``IMPRINT_STATUS``)."""
+    B, S, K = vortices.valid.shape
+    return cpp_select_targets(
+        vortices.depth.reshape(B, S * K),
+        vortices.valid.reshape(B, S * K),
+        vortices.count,
+        vortices.position.reshape(B, S * K, 2),
+        vortices.charge.reshape(B, S * K),
+        strength,
+        radius,
+        quality_threshold,
+        preserve_ratio,
+        M,
+        K,
+        rd,
+    )
 
 
 def _select_torch(
