@@ -18,7 +18,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 LINT_PATHS := $(wildcard src tests examples benchmarks docs)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run simulate test test-all lint lint-docker docs docs-serve format typecheck validate bench bench-env bench-rl bench-dist wheel-check test-postgres clean distclean
+.PHONY: help install kernels run simulate test test-all lint lint-docker docs docs-serve format typecheck validate bench bench-env bench-rl bench-dist wheel-check test-postgres clean distclean
 
 help: ## List the targets
 	@echo "HHmL make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC)):"
@@ -33,7 +33,8 @@ $(VPY):
 # Re-runs only when pyproject.toml changes (the install is editable, so source edits need
 # nothing). Torch is installed on its own first, and only when it does not import: an
 # existing torch (CPU or CUDA) is kept, and pip never resolves `torch>=…` to a multi-GB
-# CUDA build by accident.
+# CUDA build by accident. The C++ kernels are then compiled side by side on every core
+# (a kernel that cannot be built is reported, and the torch code runs in its place).
 $(STAMP): pyproject.toml | $(VPY)
 	@if $(VPY) -c "import torch" >/dev/null 2>&1; then \
 		echo "torch already installed: $$($(VPY) -c 'import torch; print(torch.__version__)')"; \
@@ -42,7 +43,11 @@ $(STAMP): pyproject.toml | $(VPY)
 		$(VPY) -m pip install "$(TORCH_SPEC)"; \
 	fi
 	$(VPY) -m pip install -e ".[dev]"
+	-$(VPY) -m hhml.utils.cpp_build
 	@touch $@
+
+kernels: install ## Build the C++ kernels now, side by side (after editing their sources)
+	$(VPY) -m hhml.utils.cpp_build
 
 run: install ## Train TD3 on the set-point task beside its equal-budget baselines (~2-3 min on 2 cores)
 	$(VBIN)/hhml-train --config setpoint

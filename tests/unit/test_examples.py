@@ -9,13 +9,14 @@ with ``_`` (``science/_common.py``) are helpers, not examples. The science examp
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from hhml.utils.cpp_build import extensions_root
 
 EXAMPLES_DIR = Path(__file__).parents[2] / "examples"
 
@@ -39,10 +40,9 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 #: The C++ kernels are compiled once per extensions directory: share the session's own
-#: (HOME is a temporary folder in the runs below, so the default would rebuild them).
-EXTENSIONS_DIR = os.environ.get(
-    "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "torch_extensions")
-)
+#: (HOME is a temporary folder in the runs below, so the default would rebuild them; the
+#: folder is torch's per-Python one, e.g. ``~/.cache/torch_extensions/py311_cpu``).
+EXTENSIONS_DIR = str(extensions_root())
 
 
 def test_every_example_is_smoke_tested() -> None:

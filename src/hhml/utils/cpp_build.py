@@ -5,32 +5,48 @@ use (cached by torch in ``~/.cache/torch_extensions``, per SIMD flag set), recor
 :class:`KernelStatus` whether it is built and why not, and logs a failed build once —
 never silently. ``HHML_CPP_KERNELS=0`` disables every kernel.
 
+:data:`KERNELS` names every kernel of the package; :func:`build_kernels` (also
+``python -m hhml.utils.cpp_build``, run by ``make install``) builds them all at once, one
+process per kernel on every core, so that no later run waits for a compiler.
+
 ``load`` serialises builds of one extension with a ``lock`` file in its build directory
 and waits for it to disappear. A process killed while building (Ctrl-C, a CI timeout)
 leaves the file behind, and every later process would then wait forever. A build takes
 about a minute; a lock older than :data:`STALE_LOCK_SECONDS` is therefore taken as left
 over, removed, and reported (:func:`clear_stale_build_lock`).
 
-Public names: ``CppKernel``, ``KernelStatus``, ``STALE_LOCK_SECONDS``,
-``clear_stale_build_lock``, ``simd_flags``.
+Public names: ``CppKernel``, ``KernelStatus``, ``KERNELS``, ``STALE_LOCK_SECONDS``,
+``BuildResult``, ``build_kernels``, ``clear_stale_build_lock``, ``extensions_root``,
+``kernel``, ``simd_flags``, ``main``.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import logging
+import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 __all__ = [
+    "KERNELS",
     "STALE_LOCK_SECONDS",
+    "BuildResult",
     "CppKernel",
     "KernelStatus",
+    "build_kernels",
     "clear_stale_build_lock",
+    "extensions_root",
+    "kernel",
+    "main",
     "simd_flags",
 ]
 
@@ -38,6 +54,16 @@ _LOG = logging.getLogger(__name__)
 
 #: Age (seconds) from which a build lock is taken as left by a killed build.
 STALE_LOCK_SECONDS = 600.0
+
+#: Every C++ kernel of the package: ``"module:attribute"`` of its :class:`CppKernel`.
+KERNELS = (
+    "hhml.core.resonance.cpp_kernels:_KERNEL",
+    "hhml.core.resonance.stack_kernel:_KERNEL",
+    "hhml.core.resonance.noise_kernel:_KERNEL",
+    "hhml.core.resonance.imprint_kernel:_KERNEL",
+    "hhml.core.mobius.geometry_kernel:_KERNEL",
+    "hhml.ml.env.measure_kernel:KERNEL",
+)
 
 
 @dataclass
@@ -132,6 +158,12 @@ class CppKernel:
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
+    @property
+    def extension(self) -> str:
+        """The extension's name: :attr:`name`, plus ``_avx2`` when :func:`simd_flags`
+        adds flags (each flag set is built and cached apart)."""
+        return self.name + ("_avx2" if simd_flags() else "")
+
     def load(self) -> ModuleType | None:
         """The compiled module, built on the first call; None if it is unavailable."""
         with self._lock:
@@ -146,13 +178,12 @@ class CppKernel:
             try:
                 from torch.utils.cpp_extension import load
 
-                simd = simd_flags()
-                extension = self.name + ("_avx2" if simd else "")
+                extension = self.extension
                 clear_stale_build_lock(extension)
                 self._module = load(
                     name=extension,
                     sources=[str(self.source)],
-                    extra_cflags=[*self.cflags, *simd],
+                    extra_cflags=[*self.cflags, *simd_flags()],
                     extra_ldflags=["-fopenmp"],
                     verbose=False,
                 )
@@ -163,3 +194,125 @@ class CppKernel:
                     "HHmL %s unavailable (%s); %s", self.what, self.status.reason, self.fallback
                 )
             return self._module
+
+
+def kernel(ref: str) -> CppKernel:
+    """The :class:`CppKernel` named by ``ref`` (``"module:attribute"``, as in
+    :data:`KERNELS`); importing its module builds nothing."""
+    module, _, attribute = ref.partition(":")
+    found = getattr(importlib.import_module(module), attribute, None)
+    if not isinstance(found, CppKernel):
+        raise TypeError(f"{ref} is not a CppKernel")
+    return found
+
+
+def extensions_root() -> Path:
+    """The folder torch builds this interpreter's extensions in: ``$TORCH_EXTENSIONS_DIR``
+    if set, else its per-Python, per-accelerator folder under ``~/.cache/torch_extensions``
+    (e.g. ``py311_cpu``). A subprocess given this folder as ``TORCH_EXTENSIONS_DIR`` uses
+    the kernels already built here instead of building its own copies."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    return Path(_get_build_directory(kernel(KERNELS[0]).extension, verbose=False)).parent
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Outcome of building one kernel (:func:`build_kernels`).
+
+    Attributes
+    ----------
+    ref
+        Its entry of :data:`KERNELS`.
+    extension
+        The extension's name (:attr:`CppKernel.extension`).
+    ok
+        Whether it is built (False also when ``HHML_CPP_KERNELS=0`` disables it).
+    reason
+        Why not (empty when built).
+    seconds
+        Wall time of the build, or of loading the cached build.
+    """
+
+    ref: str
+    extension: str
+    ok: bool
+    reason: str
+    seconds: float
+
+
+def _build(ref: str) -> BuildResult:
+    """Build (or load the cached build of) one kernel; run in a worker process."""
+    t0 = time.perf_counter()
+    k = kernel(ref)
+    k.load()
+    return BuildResult(ref, k.extension, k.status.ok, k.status.reason, time.perf_counter() - t0)
+
+
+def build_kernels(refs: Sequence[str] = KERNELS, workers: int | None = None) -> list[BuildResult]:
+    """Build the kernels ``refs`` now, each in its own process, ``workers`` at a time
+    (default: the number of cores, at most one per kernel).
+
+    A kernel built before (same source, flags and torch) only loads. Builds of different
+    kernels run side by side (each is one compiler process); nothing is raised for a
+    kernel that cannot be built: its :class:`BuildResult` says why.
+
+    Returns
+    -------
+    list of BuildResult
+        In the order of ``refs``.
+    """
+    refs = list(refs)
+    if not refs:
+        return []
+    workers = max(1, min(len(refs), workers or os.cpu_count() or 1))
+    # spawn: the workers import torch afresh (no fork of a process with OpenMP threads)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(_build, refs))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hhml.utils.cpp_build``: build every kernel; exit 1 if one is unavailable."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hhml.utils.cpp_build",
+        description=(
+            "Compile HHmL's C++ CPU kernels now, side by side on every core, instead of on "
+            "their first use (each takes about a minute to build; a kernel built before "
+            "only loads). Without a C++ compiler the kernels are unavailable and HHmL runs "
+            "the slower torch code in their place; this command says why."
+        ),
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="kernels built at once (default: the number of cores)",
+    )
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
+    t0 = time.perf_counter()
+    results = build_kernels(workers=args.workers)
+    for r in results:
+        state = "built" if r.ok else f"unavailable: {r.reason}"
+        print(f"{r.extension:<34} {r.seconds:6.1f} s  {state}")
+    failed = [r for r in results if not r.ok]
+    print(
+        f"{len(results) - len(failed)} of {len(results)} kernels built in "
+        f"{time.perf_counter() - t0:.1f} s, in {extensions_root()}"
+    )
+    if failed:
+        print(
+            "the torch code runs in place of the unavailable kernels (slower, same results)",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    # through the imported module: the workers must find the same classes and functions
+    from hhml.utils import cpp_build
+
+    sys.exit(cpp_build.main())
